@@ -1,0 +1,130 @@
+"""The one place that decides who may do what. HTML views, the API and services all ask `can()` / `require()`.
+
+A rule grants an action to roles in two ways:
+- `global_roles`: by the user's platform-wide role (`User.role`), whatever the project;
+- `project_roles`: by the user's membership role in the project the action is about.
+
+docs/permissions.md shows this table (tests/apps/accounts/test_permissions_doc.py keeps them equal).
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+
+from apps.accounts.choices import Role
+
+S, D, R, C, A = Role.STAKEHOLDER, Role.SCIENTIST, Role.REVIEWER, Role.COMPLIANCE, Role.ADMIN
+ALL_PROJECT_ROLES = frozenset({S, D, R, C})
+
+
+class Action(StrEnum):
+    PROJECT_CREATE = "project.create"
+    PROJECT_VIEW = "project.view"
+    PROJECT_EDIT = "project.edit"
+    PROJECT_SUBMIT = "project.submit"
+    PROJECT_APPROVE = "project.approve"
+    PROJECT_RETURN = "project.return_to_draft"
+    PROJECT_MARK_IN_PRODUCTION = "project.mark_in_production"
+    PROJECT_RETIRE = "project.retire"
+    MEMBERSHIP_MANAGE = "membership.manage"
+    AUDIT_VIEW = "audit.view"
+    AUDIT_EXPORT = "audit.export"
+    USER_MANAGE = "user.manage"
+    TOKEN_MANAGE_OWN = "token.manage_own"
+
+
+@dataclass(frozen=True)
+class Rule:
+    description: str
+    global_roles: frozenset[str] = frozenset()
+    project_roles: frozenset[str] = frozenset()
+
+
+POLICY: dict[Action, Rule] = {
+    Action.PROJECT_CREATE: Rule("File a new problem definition (creates a project)", global_roles=frozenset({S, A})),
+    Action.PROJECT_VIEW: Rule(
+        "See a project, its definition and expected ROI",
+        global_roles=frozenset({C, A}),
+        project_roles=ALL_PROJECT_ROLES,
+    ),
+    Action.PROJECT_EDIT: Rule(
+        "Edit the problem definition (draft only)", global_roles=frozenset({A}), project_roles=frozenset({S})
+    ),
+    Action.PROJECT_SUBMIT: Rule("Submit a draft for review", global_roles=frozenset({A}), project_roles=frozenset({S})),
+    Action.PROJECT_APPROVE: Rule(
+        "Approve a submitted project for development", global_roles=frozenset({A}), project_roles=frozenset({R})
+    ),
+    Action.PROJECT_RETURN: Rule(
+        "Return a submitted project to draft with a reason", global_roles=frozenset({A}), project_roles=frozenset({R})
+    ),
+    Action.PROJECT_MARK_IN_PRODUCTION: Rule(
+        "Mark an approved project as in production", global_roles=frozenset({A}), project_roles=frozenset({R})
+    ),
+    Action.PROJECT_RETIRE: Rule("Retire a project", global_roles=frozenset({A}), project_roles=frozenset({S})),
+    Action.MEMBERSHIP_MANAGE: Rule(
+        "Add or remove project members and change their roles",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({S}),
+    ),
+    Action.AUDIT_VIEW: Rule(
+        "Browse audit events (platform-wide, or of one project)",
+        global_roles=frozenset({C, A}),
+        project_roles=frozenset({C}),
+    ),
+    Action.AUDIT_EXPORT: Rule(
+        "Export audit events as CSV or JSON Lines", global_roles=frozenset({C}), project_roles=frozenset({C})
+    ),
+    Action.USER_MANAGE: Rule("Create users, change roles, deactivate", global_roles=frozenset({A})),
+    Action.TOKEN_MANAGE_OWN: Rule("Create and revoke one's own API tokens", global_roles=frozenset({S, D, R, C, A})),
+}
+
+
+def project_role(user, project) -> str | None:
+    """The user's role in `project`, cached on the user object for the rest of the request."""
+    if project is None or not getattr(user, "is_authenticated", False):
+        return None
+    cache = user.__dict__.setdefault("_project_role_cache", {})
+    if project.pk not in cache:
+        membership = user.memberships.filter(project_id=project.pk).values_list("role", flat=True).first()
+        cache[project.pk] = membership
+    return cache[project.pk]
+
+
+def global_role(user) -> str | None:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    return Role.ADMIN if user.is_superuser else user.role
+
+
+def can(user, action: Action, project=None) -> bool:
+    rule = POLICY[action]
+    role = global_role(user)
+    if role is None:
+        return False
+    if role in rule.global_roles:
+        return True
+    return project is not None and project_role(user, project) in rule.project_roles
+
+
+def require(user, action: Action, project=None) -> None:
+    if not can(user, action, project):
+        raise PermissionDenied(f"You may not {POLICY[action].description[0].lower()}{POLICY[action].description[1:]}.")
+
+
+def policy_markdown_table() -> str:
+    """The policy as the Markdown table in docs/permissions.md."""
+    roles = [S, D, R, C, A]
+    header = "| Action | What it allows | " + " | ".join(Role(r).label for r in roles) + " |"
+    lines = [header, "|" + "---|" * (len(roles) + 2)]
+    for action, rule in POLICY.items():
+        cells = []
+        for role in roles:
+            if role in rule.global_roles:
+                cells.append("everywhere")
+            elif role in rule.project_roles:
+                cells.append("as member")
+            else:
+                cells.append("—")
+        lines.append(f"| `{action.value}` | {rule.description} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
