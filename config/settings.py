@@ -27,7 +27,9 @@ if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set in production (MLPLATFORM_ENV=production)")
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production (MLPLATFORM_ENV=production)")
-elif not SECRET_KEY:
+# Old keys still verify sessions and signatures while a new SECRET_KEY is rolled out (docs/operations.md).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+if not PRODUCTION and not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
@@ -125,6 +127,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 AXES_VERBOSE = False
+# Lock out the client, not the proxy in front of the portal: the same address the audit trail records.
+AXES_CLIENT_IP_CALLABLE = "apps.core.middleware.client_address"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -168,6 +172,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 else:
@@ -214,6 +219,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several serializers expose the same choices; name each enum once so the schema has no naming clashes.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "apps.accounts.choices.Role",
+        "ProjectRoleEnum": "apps.accounts.choices.ProjectRole",
+        "ApiTokenStatusEnum": "apps.accounts.choices.ApiTokenStatus",
+    },
 }
 
 # --- Audit ----------------------------------------------------------------------------------------------------

@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from apps.accounts import signals  # noqa: F401  (records failed logins in the audit trail)
+        from apps.accounts import (
+            schema,  # noqa: F401  (describes API token authentication in the OpenAPI schema)
+            signals,  # noqa: F401  (records failed logins in the audit trail)
+        )

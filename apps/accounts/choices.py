@@ -20,3 +20,11 @@ class ProjectRole(models.TextChoices):
     SCIENTIST = Role.SCIENTIST.value, Role.SCIENTIST.label
     REVIEWER = Role.REVIEWER.value, Role.REVIEWER.label
     COMPLIANCE = Role.COMPLIANCE.value, Role.COMPLIANCE.label
+
+
+class ApiTokenStatus(models.TextChoices):
+    """Derived from an ApiToken's timestamps, never stored."""
+
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"

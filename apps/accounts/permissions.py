@@ -121,9 +121,9 @@ def policy_markdown_table() -> str:
         cells = []
         for role in roles:
             if role in rule.global_roles:
-                cells.append("everywhere")
+                cells.append("platform-wide")
             elif role in rule.project_roles:
-                cells.append("as member")
+                cells.append("as project member")
             else:
                 cells.append("—")
         lines.append(f"| `{action.value}` | {rule.description} | " + " | ".join(cells) + " |")

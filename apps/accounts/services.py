@@ -1,10 +1,11 @@
 """Accounts use cases: sign-in records, API tokens, users and project memberships. Each one audited."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.choices import ProjectRole, Role
@@ -13,6 +14,9 @@ from apps.accounts.permissions import Action, require
 from apps.accounts.tokens import display_prefix, hash_token, new_token_secret
 from apps.audit.services import audit_record
 from apps.core.exceptions import ApplicationError
+
+TOKEN_MAX_LIFETIME_DAYS = 365
+TOKEN_NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length
 
 
 # --- Sign-in ---------------------------------------------------------------------------------------------------
@@ -32,14 +36,38 @@ def logout_record(*, user: User) -> None:
 
 
 # --- API tokens ------------------------------------------------------------------------------------------------
-def api_token_create(*, user: User, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
-    """Create a token and return it with its secret, which is never stored and cannot be shown again."""
+def api_token_create(
+    *, user: User, name: str, expires_at: datetime | None = None, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret, which is never stored and cannot be shown again.
+
+    The expiry is either `expires_at` or `expires_in_days` from now (not both); none means the token does not expire.
+    """
     require(user, Action.TOKEN_MANAGE_OWN)
     name = name.strip()
     if not name:
         raise ApplicationError("Give the token a name.", errors={"name": ["This field is required."]})
+    if len(name) > TOKEN_NAME_MAX_LENGTH:
+        raise ApplicationError(
+            "The token name is too long.",
+            errors={"name": [f"Use at most {TOKEN_NAME_MAX_LENGTH} characters."]},
+        )
+    if expires_in_days is not None:
+        if expires_at is not None:
+            raise ApplicationError("Give either an expiry date or a number of days, not both.")
+        if not 1 <= expires_in_days <= TOKEN_MAX_LIFETIME_DAYS:
+            raise ApplicationError(
+                "The expiry is out of range.",
+                errors={"expires_in_days": [f"Choose between 1 and {TOKEN_MAX_LIFETIME_DAYS} days."]},
+            )
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError("The expiry must be in the future.", errors={"expires_at": ["Must be in the future."]})
+    if expires_at is not None and expires_at > timezone.now() + timedelta(days=TOKEN_MAX_LIFETIME_DAYS):
+        raise ApplicationError(
+            "The expiry is too far away.",
+            errors={"expires_at": [f"A token lives at most {TOKEN_MAX_LIFETIME_DAYS} days."]},
+        )
     secret = new_token_secret()
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -54,6 +82,16 @@ def api_token_create(*, user: User, name: str, expires_at: datetime | None = Non
     return token, secret
 
 
+def api_token_obtain(*, user: User, name: str, expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """A script traded a username and password (already checked by `authenticate`) for a new token.
+
+    It is a sign-in by password, so it is recorded as one, in the same transaction as the token it produced.
+    """
+    with transaction.atomic():
+        login_success_record(user=user, method="api-token")
+        return api_token_create(user=user, name=name, expires_in_days=expires_in_days)
+
+
 def api_token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     if token.user_id != actor.pk:
         require(actor, Action.USER_MANAGE)
@@ -65,6 +103,25 @@ def api_token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
         token.save(update_fields=["revoked_at", "updated_at"])
         audit_record(actor=actor, action="token.revoke", obj=token, after={"revoked_at": token.revoked_at})
     return token
+
+
+def api_token_revoke_all(*, user: User, actor: User) -> int:
+    """Revoke every active token of `user` (an admin offboarding someone, or a user cleaning up). Returns how many."""
+    if user.pk != actor.pk:
+        require(actor, Action.USER_MANAGE)
+    now = timezone.now()
+    with transaction.atomic():
+        tokens = list(
+            ApiToken.objects.select_for_update()
+            .filter(user=user, revoked_at__isnull=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by("created_at")
+        )
+        for token in tokens:
+            token.revoked_at = now
+            token.save(update_fields=["revoked_at", "updated_at"])
+            audit_record(actor=actor, action="token.revoke", obj=token, after={"revoked_at": now})
+    return len(tokens)
 
 
 # --- Users -----------------------------------------------------------------------------------------------------
@@ -131,6 +188,17 @@ def user_set_active(*, actor: User, user: User, active: bool) -> User:
     return user
 
 
+def user_update(*, actor: User, user: User, role: str | None = None, is_active: bool | None = None) -> User:
+    """Change a user's role and/or whether they may sign in, as one change (both or neither)."""
+    require(actor, Action.USER_MANAGE)
+    with transaction.atomic():
+        if role is not None and role != user.role:
+            user_role_change(actor=actor, user=user, role=role)
+        if is_active is not None and is_active != user.is_active:
+            user_set_active(actor=actor, user=user, active=is_active)
+    return user
+
+
 # --- Project memberships ---------------------------------------------------------------------------------------
 def membership_set(*, actor: User | None, project, user: User, role: str) -> Membership:
     """Add `user` to `project` with `role`, or change their role. `actor=None` for the project's creator only."""
@@ -169,3 +237,20 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
         before = {"user": membership.user.username, "role": membership.role}
         audit_record(actor=actor, action="membership.remove", obj=membership, project=project, before=before)
         membership.delete()
+
+
+# --- Added by the ops helper for `manage.py seed_demo` (DEMO_PASSWORD resets the demo users' passwords) ---------
+def user_password_set(*, actor: User | None, user: User, password: str) -> User:
+    """Set a user's password. `actor=None` only from the command line (seed_demo); else the user or an admin."""
+    if actor is not None and actor.pk != user.pk:
+        require(actor, Action.USER_MANAGE)
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ApplicationError("The password is too weak.", errors={"password": exc.messages}) from exc
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        # Never the password or its hash: the event only says that it changed.
+        audit_record(actor=actor, action="user.password_set", obj=user, after={"password_changed": True})
+    return user

@@ -1,2 +1,10 @@
+from django.urls import path
+
+from apps.audit import views
+
 app_name = "audit"
-urlpatterns = []
+urlpatterns = [
+    path("", views.AuditEventListView.as_view(), name="list"),
+    path("export/", views.AuditEventExportView.as_view(), name="export"),
+    path("<int:seq>/", views.AuditEventDetailView.as_view(), name="detail"),
+]

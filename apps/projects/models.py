@@ -5,7 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from apps.core.models import BaseModel
-from apps.projects.choices import Metric, ProblemType, ProjectStatus
+from apps.projects.choices import LOWER_IS_BETTER, Metric, ProblemType, ProjectStatus
 
 _NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
 
@@ -17,7 +17,14 @@ class Project(BaseModel):
     status = models.CharField(max_length=20, choices=ProjectStatus.choices, default=ProjectStatus.DRAFT, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     submitted_at = models.DateTimeField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    in_production_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     status_note = models.TextField(blank=True, help_text="The reason given with the last status change.")
 
@@ -89,3 +96,17 @@ class ProblemDefinition(BaseModel):
 
     def __str__(self) -> str:
         return f"Definition of {self.project_id}"
+
+    @staticmethod
+    def target_text(metric: str, threshold) -> str:
+        """A success criterion as people write it: "F1 ≥ 0.8", "RMSE ≤ 12"."""
+        label = Metric(metric).label if metric in Metric.values else metric
+        return f"{label} {'≤' if metric in LOWER_IS_BETTER else '≥'} {threshold:g}"
+
+    @property
+    def primary_target(self) -> str:
+        return self.target_text(self.primary_metric, self.primary_threshold)
+
+    @property
+    def secondary_targets(self) -> list[str]:
+        return [self.target_text(item["metric"], item["threshold"]) for item in self.secondary_metrics or []]
