@@ -17,13 +17,3 @@ class ApiTokenAuthenticationScheme(OpenApiAuthenticationExtension):
                 "`Token mlp_…` (or `Bearer mlp_…`)."
             ),
         }
-
-
-# The platform role and the project role are both fields named "role", and a token's status shares its field name
-# with other statuses, so drf-spectacular cannot name these enums by itself.
-# config/settings.py SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] should hold these (import strings, no app import).
-ENUM_NAME_OVERRIDES = {
-    "RoleEnum": "apps.accounts.choices.Role",
-    "ProjectRoleEnum": "apps.accounts.choices.ProjectRole",
-    "ApiTokenStatusEnum": "apps.accounts.choices.ApiTokenStatus",
-}

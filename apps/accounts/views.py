@@ -4,7 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -217,4 +216,4 @@ class UserTokensRevokeView(LoginRequiredMixin, ActionRequiredMixin, View):
         managed = get_object_or_404(user_list(), pk=pk)
         count = api_token_revoke_all(user=managed, actor=request.user)
         messages.success(request, f"Revoked {count} active token{'s' if count != 1 else ''} of {managed.username}.")
-        return redirect(reverse("accounts:user_detail", kwargs={"pk": managed.pk}))
+        return redirect("accounts:user_detail", pk=managed.pk)

@@ -126,8 +126,7 @@ def project_update_definition(*, project: Project, actor, data: dict[str, Any]) 
                 locked.name = payload["title"]
             else:
                 setattr(definition, name, payload[name])
-        if "title" in changed:
-            locked.save(update_fields=["name", "updated_at"])
+        locked.save(update_fields=["name", "updated_at"])  # the project changed, even when only its definition did
         definition_changed = [name for name in changed if name != "title"]
         if definition_changed:
             definition.save(update_fields=[*definition_changed, "updated_at"])
@@ -155,14 +154,14 @@ def _transition(
     """Move `project` along `transition`: permission, source state, separation of duties, timestamps, audit."""
     require(actor, transition.action, project)
     reason = (reason or "").strip()
-    if transition.reason == "required" and not reason:
-        raise ApplicationError(
-            "Give a reason.", errors={"reason": ["Say what should change before the project is submitted again."]}
-        )
     with transaction.atomic():
         locked = Project.objects.select_for_update().get(pk=project.pk)
         if locked.status not in transition.sources:
             raise ApplicationError(transition.wrong_state, status=409)
+        if transition.reason == "required" and not reason:
+            raise ApplicationError(
+                "Give a reason.", errors={"reason": ["Say what should change before the project is submitted again."]}
+            )
         violation = separation_of_duties_violation(transition, actor=actor, project=locked)
         if violation:
             raise ApplicationError(violation, status=403)

@@ -71,6 +71,9 @@ MONEY_FIELDS = (
     "cost_per_unit_error",
     "implementation_cost",
 )
+# Money columns hold 14 digits, 2 after the point (4 for the cost per unit of error).
+MONEY_DECIMAL_PLACES = {"cost_per_unit_error": 4}
+MONEY_LIMIT = Decimal(10) ** 12
 RATE_FIELDS = ("expected_correct_rate", "baseline_correct_rate", "false_positive_share")
 ERROR_SIZE_FIELDS = ("expected_mean_abs_error", "baseline_mean_abs_error")
 # Whole numbers that must be at least 1 when given, with the largest value their column holds.
@@ -235,8 +238,15 @@ def definition_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 
     for field in MONEY_FIELDS:
         value = data.get(field)
-        if value is not None and (not _is_number(value) or value < 0):
+        places = MONEY_DECIMAL_PLACES.get(field, 2)
+        if value is None:
+            continue
+        if not _is_number(value) or value < 0:
             add(field, f"Enter {FIELD_DESCRIPTIONS[field]} as an amount of 0 or more.")
+        elif value >= MONEY_LIMIT:
+            add(field, f"Enter {FIELD_DESCRIPTIONS[field]} below 1,000,000,000,000.")
+        elif isinstance(value, Decimal) and value != value.quantize(Decimal(1).scaleb(-places)):
+            add(field, f"Enter {FIELD_DESCRIPTIONS[field]} with at most {places} decimals.")
     for field, largest in COUNT_FIELDS.items():
         value = data.get(field)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= largest):

@@ -61,7 +61,6 @@ def _detail_context(request, project, **forms) -> dict:
     return {
         "project": project,
         "definition": definition,
-        "secondary_metrics": definition.secondary_metrics,
         "roi": expected_roi(definition),
         "history": history,
         "transitions": project_transitions_available(actor=request.user, project=project),

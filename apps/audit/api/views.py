@@ -81,7 +81,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = AuditEventSerializer
     permission_classes = [IsAuthenticated, CanViewAudit]
     lookup_field = "seq"
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_converter = "int"
 
     def get_queryset(self):
         if self.action != "list":

@@ -36,12 +36,12 @@ def _count(**kwargs):
 
 
 METRIC_CODES = ", ".join(Metric.values)
-PROJECT_ROLE_CODES = ", ".join(ProjectRole.values)
 
 
 class SecondaryMetricSerializer(serializers.Serializer):
     # A plain string, not an enum in the schema: the same choice set is already the primary_metric enum, and
-    # drf-spectacular warns about one choice set under two names (see the report / ENUM_NAME_OVERRIDES).
+    # drf-spectacular warns about one choice set under two names unless ENUM_NAME_OVERRIDES names it (MetricEnum).
+    # The membership of the metric in Metric and in the problem type's metrics is checked by the validation.
     metric = serializers.CharField(help_text=f"A metric code that measures the problem type: {METRIC_CODES}.")
     threshold = serializers.FloatField()
 
@@ -164,7 +164,6 @@ class RoiEstimateSerializer(serializers.Serializer):
 
 class ProjectMemberSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    role = serializers.CharField(read_only=True, help_text=f"The role in this project: {PROJECT_ROLE_CODES}.")
     role_label = serializers.CharField(source="get_role_display", read_only=True)
 
     class Meta:
@@ -175,5 +174,4 @@ class ProjectMemberSerializer(serializers.ModelSerializer):
 
 class ProjectMemberSetInputSerializer(serializers.Serializer):
     username = serializers.CharField(allow_blank=True)
-    # Checked by the membership service (one message for the API and the HTML form).
-    role = serializers.CharField(help_text=f"The role in this project: {PROJECT_ROLE_CODES}.")
+    role = serializers.ChoiceField(choices=ProjectRole.choices)

@@ -64,6 +64,33 @@ def test_lockout_is_per_address(client, user):
     assert _signed_in(client)
 
 
+def test_lockout_follows_the_client_behind_a_trusted_proxy(client, user, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _ in range(5):
+        client.post(
+            LOGIN,
+            {"username": user.username, "password": WRONG},
+            REMOTE_ADDR="10.9.9.9",
+            HTTP_X_FORWARDED_FOR="203.0.113.7",
+        )
+
+    locked = client.post(
+        LOGIN,
+        {"username": user.username, "password": TEST_PASSWORD},
+        REMOTE_ADDR="10.9.9.9",
+        HTTP_X_FORWARDED_FOR="203.0.113.7",
+    )
+    other_client = client.post(
+        LOGIN,
+        {"username": user.username, "password": TEST_PASSWORD},
+        REMOTE_ADDR="10.9.9.9",
+        HTTP_X_FORWARDED_FOR="198.51.100.4",
+    )
+
+    assert locked.status_code == 429
+    assert other_client.status_code == 302
+
+
 def test_a_successful_login_before_the_limit_resets_the_failure_count(client, user):
     for _ in range(4):
         _login(client, user.username, WRONG)

@@ -4,18 +4,13 @@ import pytest
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.settings import patched_settings
-
-from apps.accounts.schema import ENUM_NAME_OVERRIDES
 
 
 @pytest.fixture
 def auth_schema():
     GENERATOR_STATS.reset()
-    # The overrides belong in SPECTACULAR_SETTINGS (see apps/accounts/schema.py); patched here until they are there.
-    with patched_settings({"ENUM_NAME_OVERRIDES": ENUM_NAME_OVERRIDES}):
-        generator = SchemaGenerator(patterns=[path("api/v1/auth/", include("apps.accounts.api.urls"))])
-        schema = generator.get_schema(request=None, public=True)
+    generator = SchemaGenerator(patterns=[path("api/v1/auth/", include("apps.accounts.api.urls"))])
+    schema = generator.get_schema(request=None, public=True)
     problems = {**GENERATOR_STATS._warn_cache, **GENERATOR_STATS._error_cache}
     GENERATOR_STATS.reset()
     return schema, problems

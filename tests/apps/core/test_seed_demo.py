@@ -1,7 +1,6 @@
 """`manage.py seed_demo`: demo users per role, one demo project, a password that is shown once or chosen, idempotent."""
 
 import re
-import sys
 from decimal import Decimal
 from io import StringIO
 
@@ -218,23 +217,3 @@ def test_demo_user_cannot_log_in_with_a_wrong_password(client, random_password):
 
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
-
-
-@pytest.mark.django_db
-def test_seed_demo_without_project_create_writes_the_same_rows_and_audit_event(random_password, monkeypatch):
-    # The fallback for a tree where apps.projects.services is not there yet (None in sys.modules -> ImportError).
-    monkeypatch.setitem(sys.modules, "apps.projects.services", None)
-
-    seed()
-
-    project = Project.objects.select_related("definition", "created_by").get()
-    assert (project.name, project.status, project.created_by.username) == (
-        "Customer churn (demo)",
-        "draft",
-        "stakeholder",
-    )
-    assert project.definition.cost_false_negative == Decimal("120.00")
-    assert dict(Membership.objects.values_list("user__username", "role")) == DEMO_USERS_AS_MEMBERS
-    event = AuditEvent.objects.get(action="project.create")
-    assert (event.object_id, event.project_id, event.actor_id) == (str(project.pk), project.pk, project.created_by_id)
-    assert event.after["name"] == "Customer churn (demo)"

@@ -1,3 +1,4 @@
+import pytest
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -279,7 +280,7 @@ def test_member_errors_are_field_errors(api_client_as, project):
     }
     response = client.post(url(project, "members/"), {"username": project.created_by.username, "role": "boss"})
     assert response.status_code == 400
-    assert response.json()["errors"] == {"role": ["Choose one of: stakeholder, scientist, reviewer, compliance."]}
+    assert response.json()["errors"] == {"role": ['"boss" is not a valid choice.']}
     assert (snapshot(), Membership.objects.count()) == before
 
 
@@ -315,3 +316,13 @@ def test_projects_api_schema_generates_without_warnings():
         "ProblemDefinitionInputRequest"
     )
     assert set(create["responses"]) == {"201", "400", "403", "404"}
+
+
+def test_project_scoped_viewsets_cannot_replace_the_scoping():
+    from apps.projects.api.base import ProjectScopedViewSet
+
+    with pytest.raises(TypeError, match="must implement scoped_queryset"):
+
+        class Unscoped(ProjectScopedViewSet):
+            def get_queryset(self):
+                return Membership.objects.all()

@@ -1,29 +1,38 @@
 """The problem definition form in Chromium: keyboard only, errors next to the fields, the metric list follows the
-problem type, and a valid definition lands on its project page with the expected ROI."""
+problem type, and a valid definition lands on its project page with the expected ROI.
+
+Playwright runs only for the duration of this test (function-scoped), so it never overlaps with the session-wide
+Playwright of tests/browser, which the default collection order runs later.
+"""
+
+from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connections
 from django.test import Client
 
 from apps.accounts.choices import Role
 from apps.projects.models import Project
 
+CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def browser_page(live_server, monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
     # Playwright's sync API runs an event loop in this thread; the live server's database work is still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    # The live server answers each request in a thread of its own: close its connections after every request, or
-    # they outlive the test and PostgreSQL refuses to drop the test database.
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         context = browser.new_context()
         yield context, context.new_page()
         browser.close()
+        # Database connections opened while Playwright runs live in its own context: close them here, or they
+        # outlive the test and PostgreSQL refuses to drop the test database.
+        connections.close_all()
 
 
 def login(context, live_server, user) -> None:
@@ -42,7 +51,9 @@ def test_stakeholder_files_a_definition_with_the_keyboard(browser_page, live_ser
     page.keyboard.press("Tab")
     page.keyboard.type("Customers cancel without warning.")
     page.get_by_label("Problem type").select_option("regression")
-    visible = page.eval_on_selector_all("#id_primary_metric option", "os => os.filter(o => !o.hidden).map(o => o.value)")
+    visible = page.eval_on_selector_all(
+        "#id_primary_metric option", "os => os.filter(o => !o.hidden).map(o => o.value)"
+    )
     assert visible == ["", "rmse", "mae", "mape", "r2"]
     page.get_by_label("Problem type").select_option("binary")
     page.get_by_label("Primary success metric").select_option("f1")

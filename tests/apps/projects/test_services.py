@@ -237,10 +237,11 @@ def test_returning_to_draft_needs_a_reason(project, reviewer):
     assert snapshot() == before
 
 
-def test_only_a_submitted_project_can_be_returned(project, reviewer):
+@pytest.mark.parametrize("reason", ["Not ready", ""])
+def test_only_a_submitted_project_can_be_returned(project, reviewer, reason):
     before = snapshot()
     with pytest.raises(ApplicationError) as raised:
-        project_return_to_draft(project=project, actor=reviewer, reason="Not ready")
+        project_return_to_draft(project=project, actor=reviewer, reason=reason)
     assert (raised.value.status, raised.value.message) == (409, "Only a submitted project can be returned to draft.")
     assert snapshot() == before
 

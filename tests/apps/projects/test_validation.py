@@ -55,6 +55,16 @@ def test_complete_binary_definition_has_no_errors():
             "Enter the cost of each false positive as an amount of 0 or more.",
         ),
         (
+            {"implementation_cost": Decimal("1000000000000")},
+            "implementation_cost",
+            "Enter the implementation cost below 1,000,000,000,000.",
+        ),
+        (
+            {"cost_false_negative": Decimal("1.005")},
+            "cost_false_negative",
+            "Enter the cost of each false negative with at most 2 decimals.",
+        ),
+        (
             {"value_per_correct_decision": None},
             "value_per_correct_decision",
             "Binary classification needs the value of each correct decision to estimate the ROI: enter it.",
@@ -148,6 +158,7 @@ def test_regression_needs_cost_per_unit_error_but_not_value_per_decision():
         "cost_per_unit_error": ["Regression needs the cost per unit of prediction error to estimate the ROI: enter it."]
     }
     assert definition_errors({**data, "cost_per_unit_error": Decimal("2.5")}) == {}
+    assert definition_errors({**data, "cost_per_unit_error": Decimal("0.0025")}) == {}
 
 
 def test_clustering_needs_no_roi_targets():

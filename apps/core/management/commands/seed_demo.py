@@ -19,9 +19,9 @@ from django.db import transaction
 from apps.accounts.choices import ProjectRole, Role
 from apps.accounts.models import Membership, User
 from apps.accounts.services import membership_set, user_create, user_password_set
-from apps.audit.services import audit_record
 from apps.core.exceptions import ApplicationError
-from apps.projects.models import ProblemDefinition, Project
+from apps.projects.models import Project
+from apps.projects.services import project_create
 
 DEMO_USERNAMES = [role.value for role in Role]  # stakeholder, scientist, reviewer, compliance, admin
 DEMO_PROJECT_NAME = "Customer churn (demo)"
@@ -142,26 +142,4 @@ class Command(BaseCommand):
         return project, created
 
     def _create_project(self, *, creator: User) -> Project:
-        try:
-            from apps.projects.services import project_create
-        except ImportError:
-            project_create = None
-        if project_create is not None:
-            return project_create(actor=creator, data={"title": DEMO_PROJECT_NAME, **demo_definition()})
-        # TODO(lead): use project_create — the fallback below writes the rows the service would write.
-        return self._create_project_rows(creator=creator)
-
-    def _create_project_rows(self, *, creator: User) -> Project:
-        definition_fields = demo_definition()
-        with transaction.atomic():
-            project = Project.objects.create(name=DEMO_PROJECT_NAME, created_by=creator)
-            ProblemDefinition.objects.create(project=project, **definition_fields)
-            membership_set(actor=None, project=project, user=creator, role=ProjectRole.STAKEHOLDER)
-            audit_record(
-                actor=creator,
-                action="project.create",
-                obj=project,
-                project=project,
-                after={"name": project.name, **definition_fields},
-            )
-        return project
+        return project_create(actor=creator, data={"title": DEMO_PROJECT_NAME, **demo_definition()})
