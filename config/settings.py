@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.accounts.choices.Role",
         "ProjectRoleEnum": "apps.accounts.choices.ProjectRole",
         "ApiTokenStatusEnum": "apps.accounts.choices.ApiTokenStatus",
+        "MetricEnum": "apps.projects.choices.Metric",
     },
 }
 

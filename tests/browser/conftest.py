@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 # Playwright's sync API runs an asyncio event loop in this thread; Django refuses ORM calls from a thread with a
 # running loop unless told this is deliberate. The tests call the ORM only between page actions, never concurrently.
@@ -56,6 +57,9 @@ def page(browser, live_server, transactional_db):
         yield page
     finally:
         context.close()
+        # Connections opened by the live server's threads while Playwright ran would outlive the test, and
+        # PostgreSQL refuses to drop a test database that still has connections.
+        connections.close_all()
 
 
 @pytest.fixture

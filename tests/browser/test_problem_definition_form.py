@@ -1,50 +1,13 @@
 """The problem definition form in Chromium: keyboard only, errors next to the fields, the metric list follows the
-problem type, and a valid definition lands on its project page with the expected ROI.
-
-Playwright runs only for the duration of this test (function-scoped), so it never overlaps with the session-wide
-Playwright of tests/browser, which the default collection order runs later.
-"""
-
-from pathlib import Path
-
-import pytest
-from django.db import connections
-from django.test import Client
+problem type, and a valid definition lands on its project page with the expected ROI."""
 
 from apps.accounts.choices import Role
 from apps.projects.models import Project
-
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+from tests.factories import UserFactory
 
 
-@pytest.fixture
-def browser_page(live_server, monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
-    # Playwright's sync API runs an event loop in this thread; the live server's database work is still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context()
-        yield context, context.new_page()
-        browser.close()
-        # Database connections opened while Playwright runs live in its own context: close them here, or they
-        # outlive the test and PostgreSQL refuses to drop the test database.
-        connections.close_all()
-
-
-def login(context, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies["sessionid"]
-    context.add_cookies([{"name": "sessionid", "value": cookie.value, "url": live_server.url}])
-
-
-def test_stakeholder_files_a_definition_with_the_keyboard(browser_page, live_server, make_user):
-    context, page = browser_page
-    login(context, live_server, make_user(Role.STAKEHOLDER))
+def test_stakeholder_files_a_definition_with_the_keyboard(page, live_server, login):
+    login(page, live_server, UserFactory(role=Role.STAKEHOLDER))
     page.goto(f"{live_server.url}/projects/new/")
 
     page.get_by_label("Title").fill("Churn reduction")
