@@ -28,11 +28,12 @@ def _walk(patterns, prefix=""):
 
 
 def _concrete(pattern: str) -> str:
-    path = re.sub(r"<uuid:\w+>", SAMPLE_UUID, pattern)
-    path = re.sub(r"<int:\w+>", "1", path)
-    path = re.sub(r"<(?:str|slug|path:)?\w+>", "x", path)
-    path = re.sub(r"\(\?P<format>[^)]*\)", "json", path)
+    # Regex groups first: their names look like route converters (`(?P<pk>...)` contains `<pk>`).
+    path = re.sub(r"\(\?P<format>[^)]*\)", "json", pattern)
     path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_UUID, path)
+    path = re.sub(r"<uuid:\w+>", SAMPLE_UUID, path)
+    path = re.sub(r"<int:\w+>", "1", path)
+    path = re.sub(r"<(?:str|slug|path):\w+>|<\w+>", "x", path)
     path = path.replace("^", "").replace("$", "").replace("\\.", ".").replace("/?", "/")
     return "/" + path
 

@@ -17,6 +17,8 @@ class Area:
     label: str
     url_name: str
     roles: frozenset[str]
+    # Shown also to users who hold one of these roles in some project (e.g. a project's compliance officer).
+    membership_roles: frozenset[str] = frozenset()
 
 
 AREAS = [
@@ -27,7 +29,7 @@ AREAS = [
     Area("models", "Models", "registry:list", EVERYONE),
     Area("deployments", "Deployments", "deployments:list", frozenset({D, R, C, A})),
     Area("monitoring", "Monitoring", "monitoring:overview", EVERYONE),
-    Area("audit", "Audit", "audit:list", frozenset({C, A})),
+    Area("audit", "Audit", "audit:list", frozenset({C, A}), membership_roles=frozenset({C})),
     Area("users", "Users", "accounts:user_list", frozenset({A})),
 ]
 
@@ -38,7 +40,7 @@ def areas_for(user) -> list[dict]:
     role = Role.ADMIN if user.is_superuser else user.role
     visible = []
     for area in AREAS:
-        if role not in area.roles:
+        if role not in area.roles and not _holds_membership_role(user, area.membership_roles):
             continue
         try:
             url = reverse(area.url_name)
@@ -46,3 +48,9 @@ def areas_for(user) -> list[dict]:
             continue
         visible.append({"key": area.key, "label": area.label, "url": url})
     return visible
+
+
+def _holds_membership_role(user, roles: frozenset[str]) -> bool:
+    if not roles:
+        return False
+    return user.memberships.filter(role__in=roles).exists()

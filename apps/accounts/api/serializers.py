@@ -9,13 +9,6 @@ from apps.accounts.services import TOKEN_MAX_LIFETIME_DAYS, TOKEN_NAME_MAX_LENGT
 DEFAULT_OBTAINED_TOKEN_NAME = "Command line"
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every API error: a sentence, and the messages of each field that was wrong."""
-
-    message = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 # --- Tokens ----------------------------------------------------------------------------------------------------
 class ApiTokenCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=TOKEN_NAME_MAX_LENGTH)

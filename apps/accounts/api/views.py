@@ -17,7 +17,6 @@ from apps.accounts.api.serializers import (
     ApiTokenCreateInputSerializer,
     ApiTokenObtainInputSerializer,
     ApiTokenSerializer,
-    ErrorSerializer,
     MeSerializer,
     UserCreateInputSerializer,
     UserFilterInputSerializer,
@@ -28,6 +27,7 @@ from apps.accounts.models import ApiToken, User
 from apps.accounts.permissions import Action, require
 from apps.accounts.selectors import api_token_list, user_list, user_with_memberships
 from apps.accounts.services import api_token_create, api_token_obtain, api_token_revoke, user_create, user_update
+from apps.core.api import ErrorSerializer
 from apps.core.exceptions import ApplicationError
 
 BAD_CREDENTIALS = "Unable to log in with those credentials."

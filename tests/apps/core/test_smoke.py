@@ -16,3 +16,25 @@ def test_home_sends_anonymous_users_to_login(client, db):
 def test_every_response_carries_a_request_id(client, db):
     response = client.get(reverse("core:health"), HTTP_X_REQUEST_ID="trace-123")
     assert response["X-Request-ID"] == "trace-123"
+
+
+def test_navigation_shows_audit_to_a_project_compliance_member(db):
+    from apps.accounts.choices import Role
+    from apps.core.navigation import areas_for
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory(role=Role.SCIENTIST)
+    assert "audit" not in [area["key"] for area in areas_for(user)]
+
+    MembershipFactory(user=user, role=Role.COMPLIANCE)
+
+    assert "audit" in [area["key"] for area in areas_for(user)]
+
+
+def test_navigation_shows_users_only_to_admins(db):
+    from apps.accounts.choices import Role
+    from apps.core.navigation import areas_for
+    from tests.factories import UserFactory
+
+    assert [a["key"] for a in areas_for(UserFactory(role=Role.ADMIN))] == ["projects", "audit", "users"]
+    assert [a["key"] for a in areas_for(UserFactory(role=Role.STAKEHOLDER))] == ["projects"]
