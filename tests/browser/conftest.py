@@ -63,6 +63,23 @@ def page(browser, live_server, transactional_db):
 
 
 @pytest.fixture
+def new_context(browser, live_server, transactional_db):
+    """new_context(**options) -> a browser context on the live server, for tests with several users at once."""
+    contexts = []
+
+    def make(**options):
+        context = browser.new_context(base_url=live_server.url, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    connections.close_all()
+
+
+@pytest.fixture
 def login(live_server):
     """login(page, live_server, user, password=TEST_PASSWORD): sign in through the real login form."""
     from tests.factories import TEST_PASSWORD
