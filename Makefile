@@ -9,9 +9,13 @@ UV := $(VENV)/bin/uv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check uv
 
-$(VENV)/.installed: $(PY) pyproject.toml constraints.txt
+# uv installs into the venv itself, so a fresh machine needs nothing but Python (ensurepip covers venvs made without pip).
+$(UV): | $(PY)
+	$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null
+	$(PY) -m pip install -q --disable-pip-version-check uv
+
+$(VENV)/.installed: $(UV) pyproject.toml constraints.txt
 	$(UV) pip install -q --python $(PY) -c constraints.txt -r pyproject.toml
 	touch $@
 
@@ -37,7 +41,7 @@ lint: install-test
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 # Re-pin exact versions after changing a range in pyproject.toml.
-constraints: $(PY)
+constraints: $(UV)
 	$(UV) pip compile -q pyproject.toml --extra test -o constraints.txt --no-header --no-annotate
 
 clean:
