@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.projects",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +194,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Artifacts ------------------------------------------------------------------------------------------------
 ARTIFACT_STORE = env_str("ARTIFACT_STORE") or f"file://{VAR_DIR / 'artifacts'}"
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+# Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).
+
+# --- Datasets -------------------------------------------------------------------------------------------------
+# Each limit is enforced before work is wasted, with a message that names it.
+DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 2 * 1024**3)
+DATASET_MAX_DECOMPRESSED_BYTES = env_int("DATASET_MAX_DECOMPRESSED_BYTES", 10 * 1024**3)
+DATASET_MAX_COLUMNS = env_int("DATASET_MAX_COLUMNS", 2000)
+DATASET_MAX_CELL_BYTES = env_int("DATASET_MAX_CELL_BYTES", 1024**2)
+# S3 prefixes ("s3://bucket/prefix/") that users may import existing objects from; empty allows none.
+DATASET_IMPORT_S3_PREFIXES = env_list("DATASET_IMPORT_S3_PREFIXES")
+# Uploads larger than this go to a temporary file rather than memory while the request is read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+# Encrypts stored credentials (data connections). Defaults to a key derived from SECRET_KEY; set it separately in
+# production so rotating SECRET_KEY does not make the stored passwords unreadable.
+FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY") or ""
 
 # --- API ------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,6 +5,7 @@ api_v1 = [
     path("auth/", include("apps.accounts.api.urls")),
     path("", include("apps.projects.api.urls")),
     path("", include("apps.audit.api.urls")),
+    path("", include("apps.datasets.api.urls")),
 ]
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("datasets/", include("apps.datasets.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

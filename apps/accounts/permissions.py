@@ -32,6 +32,12 @@ class Action(StrEnum):
     AUDIT_EXPORT = "audit.export"
     USER_MANAGE = "user.manage"
     TOKEN_MANAGE_OWN = "token.manage_own"
+    DATASET_VIEW = "dataset.view"
+    DATASET_INGEST = "dataset.ingest"
+    DATASET_EDIT = "dataset.edit"
+    DATASET_MARK_COLUMNS = "dataset.mark_columns"
+    DATASET_OVERRIDE_VALIDATION = "dataset.override_validation"
+    CONNECTION_MANAGE = "connection.manage"
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,33 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.USER_MANAGE: Rule("Create users, change roles, deactivate", global_roles=frozenset({A})),
     Action.TOKEN_MANAGE_OWN: Rule("Create and revoke one's own API tokens", global_roles=frozenset({S, D, R, C, A})),
+    Action.DATASET_VIEW: Rule(
+        "See datasets, versions, profiles, PII flags and validation reports",
+        global_roles=frozenset({C, A}),
+        project_roles=ALL_PROJECT_ROLES,
+    ),
+    Action.DATASET_INGEST: Rule(
+        "Create datasets and ingest new versions (upload, S3 object, SQL query)",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
+    ),
+    Action.DATASET_EDIT: Rule(
+        "Edit a dataset's description and validation rules", global_roles=frozenset({A}), project_roles=frozenset({D})
+    ),
+    Action.DATASET_MARK_COLUMNS: Rule(
+        "Mark columns personal, sensitive or excluded from training",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D, C}),
+    ),
+    Action.DATASET_OVERRIDE_VALIDATION: Rule(
+        "Allow a version that failed validation to be used for training, with a written reason",
+        project_roles=frozenset({D}),
+    ),
+    Action.CONNECTION_MANAGE: Rule(
+        "Register read-only database connections for SQL ingestion",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
+    ),
 }
 
 

@@ -23,7 +23,7 @@ class Area:
 
 AREAS = [
     Area("projects", "Projects", "projects:list", EVERYONE),
-    Area("datasets", "Datasets", "datasets:list", frozenset({D, R, C, A})),
+    Area("datasets", "Datasets", "datasets:list", EVERYONE),
     Area("features", "Features", "features:list", frozenset({D, R, C, A})),
     Area("experiments", "Experiments", "experiments:list", frozenset({D, R, C, A})),
     Area("models", "Models", "registry:list", EVERYONE),

@@ -1,0 +1,117 @@
+"""The artifact store interface: every dataset file and model artifact goes through one of these.
+
+Implementations (chosen by URI scheme in `workers.storage.factory.artifact_store_from_uri`):
+- `file:///abs/path`    -> LocalArtifactStore (workers/storage/local.py)
+- `s3://bucket/prefix`  -> S3ArtifactStore (workers/storage/s3.py), any S3-compatible endpoint
+
+Contract (tests/workers/storage/test_contract.py runs the same suite against both):
+- Keys are built by the server (workers/storage/keys.py), never from user strings; `validate_key` refuses anything
+  that could escape the store's root or prefix (absolute, `..`, backslashes, empty segments, control characters).
+- `put` streams (never holds the whole object in memory), computes the SHA-256 while writing, records it with the
+  object (S3 metadata / a sidecar for local files) and returns it. `overwrite=False` is a conditional write: if the
+  key exists, `ObjectExists` is raised and the stored object is untouched (S3: `If-None-Match: *`).
+- Reads verify: `open`/`iter_chunks`/`download_to` recompute the SHA-256 while reading and raise `ChecksumMismatch`
+  at the end when it differs from the recorded one (callers must consume to the end to be protected).
+- A failed or interrupted `put` leaves no object under the key (local: temp file + atomic rename; S3: multipart
+  upload aborted).
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK_SIZE = 1 << 20  # 1 MiB
+
+
+class StorageError(Exception):
+    """Base class of every artifact store error."""
+
+
+class UnsafeKey(StorageError):
+    """A key that could escape the store's root or prefix, or is otherwise malformed."""
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class ObjectExists(StorageError):
+    """A conditional write (overwrite=False) found an object already under the key."""
+
+
+class ChecksumMismatch(StorageError):
+    """The bytes read do not hash to the SHA-256 recorded when the object was written."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+class ArtifactStore(ABC):
+    """Streaming object storage with recorded and verified SHA-256 digests."""
+
+    #: The URI this store was built from, e.g. "file:///srv/artifacts" or "s3://bucket/prefix".
+    uri: str
+
+    @abstractmethod
+    def put(self, key: str, stream: BinaryIO, *, overwrite: bool = True, content_type: str = "") -> StoredObject:
+        """Write `stream` (read in chunks until EOF) under `key`."""
+
+    def put_file(self, key: str, path: Path, *, overwrite: bool = True, content_type: str = "") -> StoredObject:
+        with open(path, "rb") as stream:
+            return self.put(key, stream, overwrite=overwrite, content_type=content_type)
+
+    def put_bytes(self, key: str, data: bytes, *, overwrite: bool = True, content_type: str = "") -> StoredObject:
+        import io
+
+        return self.put(key, io.BytesIO(data), overwrite=overwrite, content_type=content_type)
+
+    @abstractmethod
+    def open(self, key: str, *, verify: bool = True) -> AbstractContextManager[BinaryIO]:
+        """A readable stream of the object; with verify, reading to EOF raises ChecksumMismatch on corruption."""
+
+    def iter_chunks(self, key: str, *, chunk_size: int = CHUNK_SIZE, verify: bool = True) -> Iterator[bytes]:
+        with self.open(key, verify=verify) as stream:
+            while chunk := stream.read(chunk_size):
+                yield chunk
+
+    def download_to(self, key: str, path: Path, *, verify: bool = True) -> StoredObject:
+        """Copy the object to a local file (for libraries that need a seekable file, e.g. Parquet readers)."""
+        import hashlib
+
+        sha, size = hashlib.sha256(), 0
+        with open(path, "wb") as out:
+            for chunk in self.iter_chunks(key, verify=verify):
+                out.write(chunk)
+                sha.update(chunk)
+                size += len(chunk)
+        return StoredObject(key=key, size=size, sha256=sha.hexdigest())
+
+    def get_bytes(self, key: str, *, verify: bool = True) -> bytes:
+        return b"".join(self.iter_chunks(key, verify=verify))
+
+    @abstractmethod
+    def stat(self, key: str) -> StoredObject:
+        """Size and recorded SHA-256 of an object; ObjectNotFound if absent."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; no error if it is already gone."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Keys under `prefix` (itself a validated key prefix), in lexical order."""
+
+    def presigned_url(self, key: str, *, expires_in: int = 300, download_name: str = "") -> str | None:
+        """A time-limited URL a browser can download from directly, or None when the store cannot make one
+        (local folder): the portal then streams the object itself."""
+        return None
