@@ -31,6 +31,12 @@ GLOBAL = {
     Action.AUDIT_EXPORT: {C},
     Action.USER_MANAGE: {A},
     Action.TOKEN_MANAGE_OWN: {S, D, R, C, A},
+    Action.DATASET_VIEW: {C, A},
+    Action.DATASET_INGEST: {A},
+    Action.DATASET_EDIT: {A},
+    Action.DATASET_MARK_COLUMNS: {A},
+    Action.DATASET_OVERRIDE_VALIDATION: set(),
+    Action.CONNECTION_MANAGE: {A},
 }
 # Granted by the membership role in the project the action is about.
 AS_MEMBER = {
@@ -47,6 +53,12 @@ AS_MEMBER = {
     Action.AUDIT_EXPORT: {C},
     Action.USER_MANAGE: set(),
     Action.TOKEN_MANAGE_OWN: set(),
+    Action.DATASET_VIEW: {S, D, R, C},
+    Action.DATASET_INGEST: {D},
+    Action.DATASET_EDIT: {D},
+    Action.DATASET_MARK_COLUMNS: {D, C},
+    Action.DATASET_OVERRIDE_VALIDATION: {D},
+    Action.CONNECTION_MANAGE: {D},
 }
 
 
