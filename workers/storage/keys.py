@@ -12,7 +12,7 @@ import uuid
 
 from workers.storage.base import UnsafeKey
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _ALLOWED_ORIGINAL_EXTENSIONS = {".csv", ".tsv", ".parquet", ".jsonl", ".csv.gz", ".tsv.gz", ".jsonl.gz", ".sql"}
 
 
@@ -24,7 +24,7 @@ def validate_key(key: str) -> str:
     if key.startswith("/") or "\\" in key:
         raise UnsafeKey(f"key must be relative and use '/': {key!r}")
     for segment in key.split("/"):
-        if segment in ("", ".", "..") or not _SEGMENT.match(segment):
+        if segment in ("", ".", "..") or not _SEGMENT.fullmatch(segment):
             raise UnsafeKey(f"unsafe key segment {segment!r} in {key!r}")
     return key
 

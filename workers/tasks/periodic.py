@@ -1,0 +1,26 @@
+"""Every periodic task of the platform, in one module (beat schedules them: CELERY_BEAT_SCHEDULE in settings)."""
+
+from celery import shared_task
+from django.conf import settings
+
+from workers.tasks.base import ContextTask
+
+# Running jobs whose heartbeat (every 30 s, workers/tasks/datasets.py) is older than this are failed.
+DEFAULT_STALE_MINUTES = 10
+# Queued jobs not dispatched for this long are dispatched again (the broker lost the message, or the dispatch after
+# commit never happened).
+DEFAULT_REQUEUE_MINUTES = 5
+# Queued jobs older than this are failed: no worker serves the queue.
+DEFAULT_GIVE_UP_HOURS = 24
+
+
+@shared_task(name="datasets.sweep_stale_jobs", base=ContextTask, acks_late=True, soft_time_limit=240, time_limit=300)
+def sweep_stale_ingestion_jobs() -> dict:
+    """Fail ingestion jobs whose worker died; dispatch again those whose dispatch was lost."""
+    from apps.datasets.services import ingestion_jobs_sweep
+
+    return ingestion_jobs_sweep(
+        stale_after_minutes=getattr(settings, "DATASET_JOB_STALE_MINUTES", DEFAULT_STALE_MINUTES),
+        requeue_after_minutes=getattr(settings, "DATASET_JOB_REQUEUE_MINUTES", DEFAULT_REQUEUE_MINUTES),
+        give_up_after_hours=getattr(settings, "DATASET_JOB_GIVE_UP_HOURS", DEFAULT_GIVE_UP_HOURS),
+    )
