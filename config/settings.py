@@ -188,6 +188,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic tasks live in workers/tasks/periodic.py; beat's DatabaseScheduler loads this schedule into its tables.
+CELERY_BEAT_SCHEDULE = {
+    "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
+}
+DATASET_JOB_STALE_MINUTES = env_int("DATASET_JOB_STALE_MINUTES", 10)
+DATASET_JOB_REQUEUE_MINUTES = env_int("DATASET_JOB_REQUEUE_MINUTES", 5)
+DATASET_JOB_GIVE_UP_HOURS = env_int("DATASET_JOB_GIVE_UP_HOURS", 24)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

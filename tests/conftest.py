@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 from apps.accounts.choices import Role
 from tests.factories import MembershipFactory, ProblemDefinitionFactory, ProjectFactory, UserFactory
 
-# A real S3-compatible server (SeaweedFS) for the tests that need one, started once per session on first use.
-pytest_plugins = ["tests.support.seaweedfs"]
+# Shared fixture modules: a real S3-compatible server (SeaweedFS, started once per session on first use), a real
+# Celery worker process, and dataset builders. None of their fixtures is autouse.
+pytest_plugins = ["tests.support.seaweedfs", "tests.support.celery_worker", "tests.workers.tasks.dataset_fixtures"]
 
 PROJECT_ROLES = [Role.STAKEHOLDER, Role.SCIENTIST, Role.REVIEWER, Role.COMPLIANCE]
 

@@ -20,8 +20,6 @@ from apps.datasets.models import DatasetVersion, IngestionJob
 from config.celery import app as celery_app
 from tests.factories import MembershipFactory, ProblemDefinitionFactory, UserFactory
 
-pytest_plugins = ["tests.support.celery_worker"]
-
 ROWS = 50
 JOB_SECONDS = 90
 

@@ -12,8 +12,6 @@ from apps.audit.models import AuditEvent
 from config.celery import app
 from workers.tasks.system import heartbeat_task
 
-pytest_plugins = ["tests.support.celery_worker"]
-
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.2):
     from tests.support.celery_worker import wait_for as wait  # imported here: the plugin module loads first

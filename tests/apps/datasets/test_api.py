@@ -14,7 +14,6 @@ from apps.datasets.choices import JobStatus
 from apps.datasets.models import DataConnection, Dataset, IngestionJob
 from tests.workers.tasks.dataset_helpers import make_version, queued_job, state, store_keys
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures"]
 pytestmark = pytest.mark.django_db
 
 CSV = b"customer_id,email,age\n1,a@example.com,31\n2,b@example.com,42\n"

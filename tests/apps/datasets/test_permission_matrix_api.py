@@ -12,7 +12,6 @@ from apps.accounts.models import User
 from apps.datasets import services
 from tests.workers.tasks.dataset_helpers import make_version, queued_job, state
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures"]
 pytestmark = pytest.mark.django_db
 
 CALLERS = ["anonymous", "non_member", "stakeholder", "scientist", "reviewer", "compliance", "admin"]

@@ -9,7 +9,6 @@ from apps.datasets import selectors, services
 from apps.datasets.models import DataConnection
 from tests.workers.tasks.dataset_helpers import make_version, queued_job
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures"]
 pytestmark = pytest.mark.django_db
 
 

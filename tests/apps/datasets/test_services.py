@@ -17,7 +17,6 @@ from apps.datasets.models import DataConnection, Dataset, DatasetVersion, Ingest
 from apps.projects.models import Project
 from tests.workers.tasks.dataset_helpers import make_version, queued_job, state, store_keys, upload_job
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures"]
 pytestmark = pytest.mark.django_db
 
 CSV = b"customer_id,email,age\n1,a@example.com,31\n2,b@example.com,42\n"

@@ -11,7 +11,6 @@ from apps.datasets.models import DatasetVersion
 from tests.workers.tasks.dataset_helpers import store_keys, upload_job
 from workers.tasks.datasets import ingest_dataset_task
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures", "tests.support.seaweedfs"]
 pytestmark = pytest.mark.django_db
 
 CSV = b"customer_id,email,age\n1,ann@example.com,31\n2,bob@example.org,42\n"

@@ -15,7 +15,6 @@ from workers.tasks.datasets import ingest_dataset_task
 
 psycopg = pytest.importorskip("psycopg")
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures"]
 pytestmark = pytest.mark.django_db
 
 

@@ -23,7 +23,6 @@ from tests.workers.tasks.dataset_helpers import queued_job, store_keys, upload_j
 from workers.tasks import datasets as task_module
 from workers.tasks.datasets import ingest_dataset_task
 
-pytest_plugins = ["tests.workers.tasks.dataset_fixtures"]
 pytestmark = pytest.mark.django_db
 
 ROWS = [(1, "ann@example.com", 31), (2, "bob@example.org", 42), (3, "cid@example.net", 27)]

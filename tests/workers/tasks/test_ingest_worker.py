@@ -10,8 +10,6 @@ from apps.datasets.choices import FINISHED_JOB_STATUSES, JobStatus
 from apps.datasets.models import DatasetVersion, IngestionJob
 from tests.workers.tasks.dataset_helpers import store_keys
 
-pytest_plugins = ["tests.support.celery_worker"]
-
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.2):
     from tests.support.celery_worker import wait_for as wait  # imported here: the plugin module loads first
