@@ -61,6 +61,8 @@ class DatasetForm(ErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.projects = {str(project.pk): project for project in projects}
         self.fields["project"].choices = [("", "Choose…")] + [(pk, p.name) for pk, p in self.projects.items()]
+        if len(self.projects) == 1 and not self.is_bound and not self.initial.get("project"):
+            self.initial["project"] = next(iter(self.projects))  # the usual case: one project, nothing to choose
 
     def clean_project(self):
         return self.projects[self.cleaned_data["project"]]

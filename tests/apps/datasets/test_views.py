@@ -145,7 +145,7 @@ def test_create_offers_only_projects_where_the_user_may_ingest(client, scientist
     MembershipFactory(user=scientist, project=elsewhere, role=Role.REVIEWER)
     client = login(client, scientist)
     html = client.get(reverse("datasets:create")).content.decode()
-    assert f'<option value="{project.pk}">{project.name}</option>' in html
+    assert f'<option value="{project.pk}" selected>{project.name}</option>' in html
     assert str(elsewhere.pk) not in html
     response = client.post(reverse("datasets:create"), {"project": str(elsewhere.pk), "name": "sneaky"})
     assert response.status_code == 400
@@ -841,3 +841,19 @@ def test_version_rows_are_not_written_by_any_page(client, scientist, dataset):
     """The pages start jobs; only the worker records versions."""
     upload(login(client, scientist), dataset)
     assert DatasetVersion.objects.count() == 0
+
+
+def test_new_dataset_form_preselects_the_only_project_the_user_may_ingest_into(client, scientist, project):
+    response = login(client, scientist).get(reverse("datasets:create"))
+
+    assert f'<option value="{project.pk}" selected>' in response.content.decode()
+
+
+def test_new_dataset_form_preselects_nothing_when_there_is_a_choice(client, scientist, project, project_factory):
+    other = project_factory()
+    MembershipFactory(user=scientist, project=other, role=Role.SCIENTIST)
+
+    html = login(client, scientist).get(reverse("datasets:create")).content.decode()
+
+    select = html.split('name="project"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]*)" selected>', select) == [""]
