@@ -211,19 +211,20 @@ class _Attempt:
                 logger.warning("could not delete %s after a failed ingestion", key, exc_info=True)
 
 
-def _fetch_source(job, store, workdir: Path, limits: IngestLimits) -> tuple[Path, str]:
-    """Copy an upload or an S3 object into workdir; returns (path, display name used for sniffing)."""
+def _fetch_source(job, store, workdir: Path, limits: IngestLimits) -> tuple[Path, str, str]:
+    """Copy an upload or an S3 object into workdir; returns (path, display name used for sniffing, SHA-256 of the
+    bytes), the digest computed while copying so the file is not read again just to hash it."""
     from apps.datasets.choices import SourceKind
 
     source = workdir / "source"
     if job.source_kind == SourceKind.UPLOAD:
         try:
-            store.download_to(job.staging_key, source)
+            copied = store.download_to(job.staging_key, source)
         except ObjectNotFound as exc:
             raise IngestError(
                 "source_unavailable", "The uploaded file is no longer available (the upload did not finish)."
             ) from exc
-        return source, job.source_display
+        return source, job.source_display, copied.sha256
     # An object in S3 that the portal did not write: no recorded SHA-256 to verify against.
     from workers.storage.factory import artifact_store_from_uri
 
@@ -235,7 +236,7 @@ def _fetch_source(job, store, workdir: Path, limits: IngestLimits) -> tuple[Path
         size = _object_size(source_store, key)
         if size is not None and size > limits.max_bytes:
             raise IngestError("too_large", _too_large_message(size, limits.max_bytes))
-        _download_capped(source_store, key, source, limits.max_bytes)
+        sha = _download_capped(source_store, key, source, limits.max_bytes)
     except ObjectNotFound as exc:
         raise IngestError("source_unavailable", f"There is no object at {job.s3_uri}.") from exc
     except UnsafeKey as exc:
@@ -246,18 +247,21 @@ def _fetch_source(job, store, workdir: Path, limits: IngestLimits) -> tuple[Path
         status, code = _client_error_status(exc.__cause__)
         reason = f"S3 answered {code or status}" if (code or status) else str(exc)
         raise IngestError("source_unavailable", f"The platform cannot read {job.s3_uri} ({reason}).") from exc
-    return source, PurePosixPath(key).name
+    return source, PurePosixPath(key).name, sha
 
 
-def _download_capped(store, key: str, path: Path, limit: int) -> None:
-    """Copy an object the platform did not write (no recorded SHA-256 to verify), stopping past the size limit."""
-    size = 0
+def _download_capped(store, key: str, path: Path, limit: int) -> str:
+    """Copy an object the platform did not write (no recorded SHA-256 to verify), stopping past the size limit;
+    returns the SHA-256 of the copied bytes."""
+    size, digest = 0, hashlib.sha256()
     with open(path, "wb") as out:
         for chunk in store.iter_chunks(key, verify=False):
             size += len(chunk)
             if size > limit:
                 raise IngestError("too_large", f"The object is larger than the {_format_bytes(limit)} limit.")
+            digest.update(chunk)
             out.write(chunk)
+    return digest.hexdigest()
 
 
 def _object_size(store, key: str) -> int | None:
@@ -293,13 +297,14 @@ def _processed_fields(processed, *, file_format: str, rules: dict) -> dict:
     }
 
 
-def _store_and_record(job, store, attempt: _Attempt, *, processed, original: Path, extension: str, fields: dict):
+def _store_and_record(
+    job, store, attempt: _Attempt, *, processed, original: Path, original_sha: str, extension: str, fields: dict
+):
     """Write the original and the Parquet copy under the next free version number and record the version; or
     finish as a duplicate when an identical version appeared meanwhile. Returns "succeeded" or "deduplicated"."""
     from apps.datasets import selectors, services
 
     dataset = job.dataset
-    original_sha = file_sha256(original)
     parquet_sha = file_sha256(processed.parquet_path)
     number = selectors.dataset_version_next_number(dataset=dataset)
     for _ in range(MAX_NUMBER_ATTEMPTS):
@@ -369,13 +374,13 @@ def _ingest(job, progress: _Progress) -> str:
                     return "deduplicated"
                 original = workdir / "query.sql"
                 original.write_text(job.query, encoding="utf-8")
+                original_sha = file_sha256(original)
                 extension, file_format = ".sql", "sql"
             else:
                 from workers.ml.data.pipeline import process_file
 
                 progress.report(0.01, "Fetching the file.", force=True)
-                source, display_name = _fetch_source(job, store, workdir, limits)
-                sha = file_sha256(source)
+                source, display_name, sha = _fetch_source(job, store, workdir, limits)
                 existing = selectors.dataset_version_by_sha256(dataset=dataset, sha256=sha)
                 if existing is not None:  # before any parsing: identical bytes are the same version
                     services.ingestion_job_deduplicate(job_id=job.pk, version=existing)
@@ -389,13 +394,20 @@ def _ingest(job, progress: _Progress) -> str:
                     previous_schema=previous_schema,
                     progress=progress,
                 )
-                original = source
+                original, original_sha = source, sha
                 extension = processed.source_format.extension
                 file_format = extension.lstrip(".")
             progress.report(0.92, "Storing the version.", force=True)
             fields = _processed_fields(processed, file_format=file_format, rules=rules)
             return _store_and_record(
-                job, store, attempt, processed=processed, original=original, extension=extension, fields=fields
+                job,
+                store,
+                attempt,
+                processed=processed,
+                original=original,
+                original_sha=original_sha,
+                extension=extension,
+                fields=fields,
             )
     except BaseException:
         attempt.discard()
