@@ -197,45 +197,58 @@ class DatasetUploadView(LoginRequiredMixin, View):
         return redirect("datasets:job", pk=job.pk)
 
 
-class DatasetImportS3View(LoginRequiredMixin, View):
+class DatasetImportView(LoginRequiredMixin, View):
+    """POST an import form from the dataset page; on success go to the job page, else show the page again with the
+    errors next to the form's fields. Subclasses say which form, which service and what to tell the user."""
+
+    form_context_name = ""
+    success_message = ""
+
+    def make_form(self, request, dataset):
+        raise NotImplementedError
+
+    def start(self, request, dataset, cleaned: dict):
+        raise NotImplementedError
+
     def post(self, request, pk):
         dataset = dataset_get(actor=request.user, pk=pk)
         require(request.user, Action.DATASET_INGEST, dataset.project)
-        form = S3ImportForm(request.POST)
+        form = self.make_form(request, dataset)
         if form.is_valid():
             try:
-                job = ingestion_start_s3(dataset=dataset, actor=request.user, uri=form.cleaned_data["uri"])
+                job = self.start(request, dataset, form.cleaned_data)
             except ApplicationError as error:
                 form.apply_errors(error.errors, message=error.message)
                 status = _error_status(error)
             else:
-                messages.success(request, "The import from S3 is queued.")
+                messages.success(request, self.success_message)
                 return redirect("datasets:job", pk=job.pk)
         else:
             status = INVALID
-        context = _detail_context(request, dataset, s3_form=form)
+        context = _detail_context(request, dataset, **{self.form_context_name: form})
         return render(request, "datasets/dataset_detail.html", context, status=status)
 
 
-class DatasetImportSqlView(LoginRequiredMixin, View):
-    def post(self, request, pk):
-        dataset = dataset_get(actor=request.user, pk=pk)
-        require(request.user, Action.DATASET_INGEST, dataset.project)
-        connections = connection_list(actor=request.user, project=dataset.project)
-        form = SqlImportForm(request.POST, connections=connections)
-        if form.is_valid():
-            try:
-                job = ingestion_start_sql(dataset=dataset, actor=request.user, **form.cleaned_data)
-            except ApplicationError as error:
-                form.apply_errors(error.errors, message=error.message)
-                status = _error_status(error)
-            else:
-                messages.success(request, "The SQL import is queued.")
-                return redirect("datasets:job", pk=job.pk)
-        else:
-            status = INVALID
-        context = _detail_context(request, dataset, sql_form=form)
-        return render(request, "datasets/dataset_detail.html", context, status=status)
+class DatasetImportS3View(DatasetImportView):
+    form_context_name = "s3_form"
+    success_message = "The import from S3 is queued."
+
+    def make_form(self, request, dataset):
+        return S3ImportForm(request.POST)
+
+    def start(self, request, dataset, cleaned):
+        return ingestion_start_s3(dataset=dataset, actor=request.user, uri=cleaned["uri"])
+
+
+class DatasetImportSqlView(DatasetImportView):
+    form_context_name = "sql_form"
+    success_message = "The SQL import is queued."
+
+    def make_form(self, request, dataset):
+        return SqlImportForm(request.POST, connections=connection_list(actor=request.user, project=dataset.project))
+
+    def start(self, request, dataset, cleaned):
+        return ingestion_start_sql(dataset=dataset, actor=request.user, **cleaned)
 
 
 # --- Ingestion jobs ---------------------------------------------------------------------------------------------
