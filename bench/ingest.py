@@ -146,12 +146,15 @@ def service_child(csv_path: Path, workdir: Path) -> dict:
     through processing, conditional writes of the original and the Parquet copy to a local artifact store, and the
     version row with its audit event. Setting up Django, the database and staging the upload are not timed."""
     import os
+    import uuid
 
+    run = workdir / f"service-{uuid.uuid4().hex[:8]}"  # a fresh database and store for every repeat
+    run.mkdir()
     os.environ.update(
         {
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "ARTIFACT_STORE": f"file://{workdir / 'artifacts'}",
-            "MLPLATFORM_VAR_DIR": str(workdir / "var"),
+            "DATABASE_URL": f"sqlite:///{run / 'bench.sqlite3'}",
+            "ARTIFACT_STORE": f"file://{run / 'artifacts'}",
+            "MLPLATFORM_VAR_DIR": str(run / "var"),
             "DJANGO_SETTINGS_MODULE": "config.settings",
         }
     )

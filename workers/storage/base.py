@@ -12,6 +12,8 @@ Contract (tests/workers/storage/test_contract.py runs the same suite against bot
   key exists, `ObjectExists` is raised and the stored object is untouched (S3: `If-None-Match: *`).
 - Reads verify: `open`/`iter_chunks`/`download_to` recompute the SHA-256 while reading and raise `ChecksumMismatch`
   at the end when it differs from the recorded one (callers must consume to the end to be protected).
+- `copy` duplicates an object under another key with its recorded SHA-256, with the same conditional-write and
+  verification guarantees (local: a hard link; default: a verified read streamed into `put`).
 - A failed or interrupted `put` leaves no object under the key (local: temp file + atomic rename; S3: multipart
   upload aborted).
 """
@@ -82,16 +84,40 @@ class ArtifactStore(ABC):
                 yield chunk
 
     def download_to(self, key: str, path: Path, *, verify: bool = True) -> StoredObject:
-        """Copy the object to a local file (for libraries that need a seekable file, e.g. Parquet readers)."""
+        """Copy the object to a local file (for libraries that need a seekable file, e.g. Parquet readers).
+
+        With verify, the verifying reader already hashes every byte and raises ChecksumMismatch at EOF when they do
+        not match the recorded digest, so the bytes are hashed once: the digest returned is the reader's (equal to
+        the recorded one once the read completed). Without verify there is no recorded digest to trust, so the bytes
+        are hashed while they are written."""
         import hashlib
 
-        sha, size = hashlib.sha256(), 0
-        with open(path, "wb") as out:
-            for chunk in self.iter_chunks(key, verify=verify):
+        sha, size = (None if verify else hashlib.sha256()), 0
+        with self.open(key, verify=verify) as stream, open(path, "wb") as out:
+            while chunk := stream.read(CHUNK_SIZE):
                 out.write(chunk)
-                sha.update(chunk)
+                if sha is not None:
+                    sha.update(chunk)
                 size += len(chunk)
-        return StoredObject(key=key, size=size, sha256=sha.hexdigest())
+            digest = sha.hexdigest() if sha is not None else getattr(stream, "sha256", None)
+        if digest is None:  # an implementation whose reader does not expose its digest
+            digest = self.stat(key).sha256
+        return StoredObject(key=key, size=size, sha256=digest)
+
+    def copy(self, src_key: str, dst_key: str, *, overwrite: bool = False) -> StoredObject:
+        """Copy the object under `src_key` to `dst_key` with its recorded SHA-256; returns the new object.
+
+        `overwrite=False` (the default) is a conditional write like `put`'s: ObjectExists if `dst_key` holds an
+        object, which is left untouched. ObjectNotFound if `src_key` holds none. This default streams a verified
+        read of the source into `put`: a source whose bytes no longer match its recorded digest raises
+        ChecksumMismatch and leaves nothing under `dst_key`. Implementations may do better (a hard link, a
+        server-side copy) as long as these guarantees hold."""
+        from workers.storage.keys import validate_key
+
+        validate_key(src_key)
+        validate_key(dst_key)
+        with self.open(src_key, verify=True) as stream:
+            return self.put(dst_key, stream, overwrite=overwrite)
 
     def get_bytes(self, key: str, *, verify: bool = True) -> bytes:
         return b"".join(self.iter_chunks(key, verify=verify))

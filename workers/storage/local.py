@@ -14,10 +14,16 @@ decides, there is no check-then-write window). The sidecar is written (temp file
 replaced, and right after a conditional link succeeds. The two files cannot change in one step, so a reader racing a
 writer, or an object left by a crash between the steps, can see bytes whose recorded digest is missing or belongs
 to the other version: that read fails with ChecksumMismatch, never the reverse (unverified bytes passed as good).
+
+Copies (`copy`) hard-link the source's file under a temporary name in the destination's folder, read the source's
+recorded digest, then publish the link like a put with that digest: no bytes are read or written, and a copy of
+bytes that do not match their digest fails verification under the new key as well.
 """
 
 import contextlib
+import errno
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -40,6 +46,9 @@ SIDECAR_DIR = ".sha256"
 SIDECAR_SUFFIX = ".sha256"
 TEMP_PREFIX = ".tmp-"
 _HEX = frozenset("0123456789abcdef")
+# os.link failures that mean "no hard link possible here" (another file system, none supported, too many links):
+# copy falls back to streaming the bytes.
+_NO_HARD_LINK_ERRNOS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -109,36 +118,88 @@ class LocalArtifactStore(ArtifactStore):
 
     # --- writes ------------------------------------------------------------------------------------------------
 
-    def put(self, key: str, stream: BinaryIO, *, overwrite: bool = True, content_type: str = "") -> StoredObject:
-        path = self._object_path(key)
+    @staticmethod
+    def _make_parent(key: str, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise StorageError(f"{key}: a parent of this key is an object, not a folder") from None
+
+    def _publish(self, key: str, path: Path, tmp: str, digest: str, *, overwrite: bool) -> None:
+        """Make the complete temporary file `tmp` (in the key's folder) the object under `key`, with its digest,
+        in the order described in the module docstring."""
+        if overwrite:
+            if path.is_dir():
+                raise StorageError(f"{key}: this key is a folder of other objects")
+            self._write_sidecar(key, digest)
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                if path.is_dir():
+                    raise StorageError(f"{key}: this key is a folder of other objects") from None
+                raise ObjectExists(f"{key}: an object already exists under this key") from None
+            self._write_sidecar(key, digest)
+        self._fsync_dir(path.parent)
+
+    def put(self, key: str, stream: BinaryIO, *, overwrite: bool = True, content_type: str = "") -> StoredObject:
+        path = self._object_path(key)
+        self._make_parent(key, path)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 digest, size = copy_hashing(stream, out)
                 out.flush()
                 os.fsync(out.fileno())
-            if overwrite:
-                if path.is_dir():
-                    raise StorageError(f"{key}: this key is a folder of other objects")
-                self._write_sidecar(key, digest)
-                os.replace(tmp, path)
-            else:
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    if path.is_dir():
-                        raise StorageError(f"{key}: this key is a folder of other objects") from None
-                    raise ObjectExists(f"{key}: an object already exists under this key") from None
-                self._write_sidecar(key, digest)
-            self._fsync_dir(path.parent)
+            self._publish(key, path, tmp, digest, overwrite=overwrite)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         return StoredObject(key=key, size=size, sha256=digest)
+
+    def copy(self, src_key: str, dst_key: str, *, overwrite: bool = False) -> StoredObject:
+        """A hard link: no byte is read or written. The source's file is first linked to a temporary name in the
+        destination's folder (pinning the bytes, like `open` opens the data before reading the digest), then its
+        recorded digest is read, then the link is published exactly like a put (sidecar before the object when
+        overwriting, right after the conditional link otherwise). The digest is copied, not recomputed: bytes that
+        no longer match it fail verification under the new key too. Objects are never modified in place (every
+        write publishes a new file), so sharing the file between the two keys is safe. Falls back to the streamed
+        copy when the folders cannot share a file (another file system, no hard links there)."""
+        src = self._object_path(src_key)
+        dst = self._object_path(dst_key)
+        if not src.is_file():
+            raise ObjectNotFound(src_key)
+        self._make_parent(dst_key, dst)
+        tmp = self._link_to_temp(src, dst.parent, src_key)
+        if tmp is None:
+            return super().copy(src_key, dst_key, overwrite=overwrite)
+        try:
+            digest = self._read_sidecar(src_key)
+            size = os.stat(tmp).st_size
+            self._publish(dst_key, dst, tmp, digest, overwrite=overwrite)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return StoredObject(key=dst_key, size=size, sha256=digest)
+
+    @staticmethod
+    def _link_to_temp(src: Path, folder: Path, src_key: str) -> str | None:
+        """Hard-link `src` to a fresh temporary name in `folder`; None when hard links cannot be made there."""
+        for _ in range(10):
+            tmp = str(folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+            try:
+                os.link(src, tmp)
+            except FileExistsError:
+                continue  # a name collision with another write in progress: pick another name
+            except (FileNotFoundError, NotADirectoryError):
+                raise ObjectNotFound(src_key) from None
+            except OSError as exc:
+                if exc.errno in _NO_HARD_LINK_ERRNOS:
+                    return None
+                raise
+            return tmp
+        raise StorageError(f"{src_key}: could not pick a temporary name in {folder}")
 
     def delete(self, key: str) -> None:
         path = self._object_path(key)

@@ -192,6 +192,21 @@ class _Attempt:
         self.written.append(key)
         return "written"
 
+    def copy(self, src_key: str, key: str, sha256: str) -> str:
+        """Conditional copy of a stored object (the staged upload) to `key`, without moving its bytes through this
+        worker; same outcomes as `put`. `sha256` is the digest of the bytes this attempt processed: a source whose
+        recorded digest differs (it changed since) is not kept."""
+        try:
+            copied = self.store.copy(src_key, key, overwrite=False)
+        except ObjectExists:
+            if self.store.stat(key).sha256 == sha256:
+                return "reused"
+            raise
+        self.written.append(key)
+        if copied.sha256 != sha256:
+            raise ChecksumMismatch(f"{src_key}: the stored object no longer matches the bytes that were processed")
+        return "written"
+
     def discard(self, keys: list[str] | None = None) -> None:
         from apps.datasets import selectors
 
@@ -298,10 +313,21 @@ def _processed_fields(processed, *, file_format: str, rules: dict) -> dict:
 
 
 def _store_and_record(
-    job, store, attempt: _Attempt, *, processed, original: Path, original_sha: str, extension: str, fields: dict
+    job,
+    store,
+    attempt: _Attempt,
+    *,
+    processed,
+    original: Path,
+    original_sha: str,
+    extension: str,
+    fields: dict,
+    original_stored_key: str = "",
 ):
     """Write the original and the Parquet copy under the next free version number and record the version; or
-    finish as a duplicate when an identical version appeared meanwhile. Returns "succeeded" or "deduplicated"."""
+    finish as a duplicate when an identical version appeared meanwhile. Returns "succeeded" or "deduplicated".
+    With `original_stored_key` (an upload staged in the same store, holding the bytes of `original`), the original
+    is stored by copying that object instead of writing the local file again."""
     from apps.datasets import selectors, services
 
     dataset = job.dataset
@@ -313,7 +339,10 @@ def _store_and_record(
         )
         parquet_key = dataset_parquet_key(project_id=dataset.project_id, dataset_id=dataset.pk, version=number)
         try:
-            attempt.put(original_key, original, original_sha)
+            if original_stored_key:
+                attempt.copy(original_stored_key, original_key, original_sha)
+            else:
+                attempt.put(original_key, original, original_sha)
             attempt.put(parquet_key, processed.parquet_path, parquet_sha)
         except ObjectExists:
             attempt.discard()
@@ -352,6 +381,7 @@ def _ingest(job, progress: _Progress) -> str:
     latest = selectors.dataset_version_latest(dataset=dataset)
     previous_schema = latest.schema if latest is not None else None
     attempt = _Attempt(store)
+    original_stored_key = ""  # an upload: the staged object, copied inside the store as the version's original
     try:
         with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
             workdir = Path(tmp)
@@ -395,6 +425,8 @@ def _ingest(job, progress: _Progress) -> str:
                     progress=progress,
                 )
                 original, original_sha = source, sha
+                if job.source_kind == SourceKind.UPLOAD:
+                    original_stored_key = job.staging_key
                 extension = processed.source_format.extension
                 file_format = extension.lstrip(".")
             progress.report(0.92, "Storing the version.", force=True)
@@ -408,6 +440,7 @@ def _ingest(job, progress: _Progress) -> str:
                 original_sha=original_sha,
                 extension=extension,
                 fields=fields,
+                original_stored_key=original_stored_key,
             )
     except BaseException:
         attempt.discard()

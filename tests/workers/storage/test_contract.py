@@ -347,3 +347,98 @@ def test_presigned_url_names_a_non_ascii_download_and_strips_header_breaking_cha
             "attachment; filename=\"r_sum_ final.csv\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20final.csv"
         )
         assert response.read() == b"data"
+
+
+# --- copies --------------------------------------------------------------------------------------------------------
+
+COPY_KEY = "projects/5c1d2a8e-8a3e-4f6c-9d55-0d7f1c2b3a41/datasets/0b9f6c3e-2d6a-4f0e-8d1e-6a2f4b8c9d10/v1/original.csv"
+
+
+def test_copy_duplicates_the_bytes_and_their_recorded_sha256(store):
+    data = generated_bytes(3 * MiB + 5, seed=11)
+    source = store.put_bytes(KEY, data)
+
+    copied = store.copy(KEY, COPY_KEY)
+
+    assert copied == StoredObject(key=COPY_KEY, size=3 * MiB + 5, sha256=sha256(data))
+    assert store.stat(COPY_KEY) == copied
+    assert store.get_bytes(COPY_KEY) == data
+    assert store.stat(KEY) == source
+    assert store.get_bytes(KEY) == data
+
+
+def test_a_copy_outlives_its_source_and_is_independent_of_later_writes(store):
+    store.put_bytes(KEY, b"staged upload")
+    store.copy(KEY, COPY_KEY)
+
+    store.put_bytes(KEY, b"overwritten source")
+    assert store.get_bytes(COPY_KEY) == b"staged upload"
+    store.delete(KEY)
+
+    assert store.get_bytes(COPY_KEY) == b"staged upload"
+    assert store.stat(COPY_KEY) == StoredObject(key=COPY_KEY, size=13, sha256=sha256(b"staged upload"))
+    assert list(store.list_keys("projects/")) == [COPY_KEY]
+
+
+def test_conditional_copy_onto_an_existing_key_raises_and_keeps_the_destination(store):
+    store.put_bytes(KEY, b"new bytes")
+    store.put_bytes(COPY_KEY, b"existing destination")
+    before = backend_contents(store)
+
+    with pytest.raises(ObjectExists):
+        store.copy(KEY, COPY_KEY, overwrite=False)
+    with pytest.raises(ObjectExists):
+        store.copy(KEY, COPY_KEY)  # conditional is the default
+
+    assert store.get_bytes(COPY_KEY) == b"existing destination"
+    assert store.stat(COPY_KEY) == StoredObject(key=COPY_KEY, size=20, sha256=sha256(b"existing destination"))
+    assert backend_contents(store) == before
+
+
+def test_copy_with_overwrite_replaces_the_destination(store):
+    store.put_bytes(KEY, b"new bytes")
+    store.put_bytes(COPY_KEY, b"existing destination")
+
+    copied = store.copy(KEY, COPY_KEY, overwrite=True)
+
+    assert copied == StoredObject(key=COPY_KEY, size=9, sha256=sha256(b"new bytes"))
+    assert store.get_bytes(COPY_KEY) == b"new bytes"
+    assert store.stat(COPY_KEY) == copied
+
+
+def test_copy_of_a_missing_object_raises_object_not_found_and_writes_nothing(store):
+    with pytest.raises(ObjectNotFound):
+        store.copy(KEY, COPY_KEY)
+
+    assert store.exists(COPY_KEY) is False
+    assert backend_contents(store) == []
+
+
+def test_a_copy_of_corrupted_bytes_never_verifies(store):
+    store.put_bytes(KEY, b"the model weights, as trained")
+    overwrite_behind_the_stores_back(store, KEY, b"the model weights, tampered!")
+
+    try:
+        store.copy(KEY, COPY_KEY)
+    except ChecksumMismatch:  # a streamed copy verifies the source as it reads it: nothing is written
+        assert store.exists(COPY_KEY) is False
+        return
+    # a copy that moves no bytes (a hard link) keeps the source's recorded digest: the copy fails verification
+    assert store.stat(COPY_KEY).sha256 == sha256(b"the model weights, as trained")
+    with pytest.raises(ChecksumMismatch):
+        store.get_bytes(COPY_KEY)
+
+
+@pytest.mark.parametrize("key", UNSAFE_KEYS)
+def test_copy_refuses_unsafe_source_and_destination_keys(store, key):
+    store.put_bytes(KEY, b"x")
+    before = backend_contents(store)
+
+    with pytest.raises(UnsafeKey):
+        store.copy(KEY, key)
+    with pytest.raises(UnsafeKey):
+        store.copy(key, COPY_KEY)
+    with pytest.raises(UnsafeKey):
+        store.copy(KEY, key, overwrite=True)
+
+    assert backend_contents(store) == before

@@ -115,3 +115,50 @@ def test_delete_removes_the_sidecar_too(store):
     store.delete(KEY)
 
     assert _files(store.root) == []
+
+
+COPY_KEY = "projects/5c1d2a8e-8a3e-4f6c-9d55-0d7f1c2b3a41/datasets/0b9f6c3e-2d6a-4f0e-8d1e-6a2f4b8c9d10/v1/original.csv"
+
+
+def test_copy_hard_links_the_file_and_writes_the_destination_sidecar(store):
+    store.put_bytes(KEY, b"id,churned\n")
+
+    store.copy(KEY, COPY_KEY)
+
+    assert os.stat(store.root / COPY_KEY).st_ino == os.stat(store.root / KEY).st_ino
+    digest = hashlib.sha256(b"id,churned\n").hexdigest() + "\n"
+    assert (store.root / ".sha256" / f"{COPY_KEY}.sha256").read_text() == digest
+    assert _files(store.root) == sorted([f".sha256/{KEY}.sha256", f".sha256/{COPY_KEY}.sha256", KEY, COPY_KEY])
+
+
+def test_copy_streams_the_bytes_when_no_hard_link_can_be_made(store, monkeypatch):
+    import errno
+
+    store.put_bytes(KEY, b"id,churned\n")
+
+    real_link = os.link
+
+    def no_link_from_the_source(src, dst, *args, **kwargs):  # as if the destination were on another file system
+        if str(src).endswith(KEY):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", no_link_from_the_source)
+
+    copied = store.copy(KEY, COPY_KEY)
+
+    assert copied.sha256 == hashlib.sha256(b"id,churned\n").hexdigest()
+    assert os.stat(store.root / COPY_KEY).st_ino != os.stat(store.root / KEY).st_ino
+    assert store.get_bytes(COPY_KEY) == b"id,churned\n"
+    assert _files(store.root) == sorted([f".sha256/{KEY}.sha256", f".sha256/{COPY_KEY}.sha256", KEY, COPY_KEY])
+
+
+def test_copy_of_an_object_without_its_sidecar_publishes_nothing(store):
+    store.put_bytes(KEY, b"id,churned\n")
+    (store.root / ".sha256" / f"{KEY}.sha256").unlink()
+
+    with pytest.raises(ChecksumMismatch):
+        store.copy(KEY, COPY_KEY)
+
+    assert store.exists(COPY_KEY) is False
+    assert _files(store.root) == [KEY]

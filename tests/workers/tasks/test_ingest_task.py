@@ -381,3 +381,69 @@ def test_the_heartbeat_thread_keeps_a_long_step_from_looking_dead(dataset, scien
 
     assert IngestionJob.objects.get(pk=job.pk).heartbeat_at > stale
     assert services.ingestion_jobs_sweep(stale_after_minutes=10, requeue_after_minutes=5)["failed_stale"] == 0
+
+
+# --- The original of an upload is a copy of the staged object ------------------------------------------------------
+def test_an_uploads_original_is_copied_from_the_staged_object_not_written_again(
+    dataset, scientist, file_store, monkeypatch
+):
+    job = upload_job(dataset, scientist, CSV)
+    staging_key = job.staging_key
+    copies, puts = [], []
+    real_copy, real_put = file_store.copy, file_store.put
+
+    def spy_copy(src_key, dst_key, **kwargs):
+        copies.append((src_key, dst_key, kwargs))
+        return real_copy(src_key, dst_key, **kwargs)
+
+    def spy_put(key, stream, **kwargs):
+        puts.append(key)
+        return real_put(key, stream, **kwargs)
+
+    monkeypatch.setattr(file_store, "copy", spy_copy)
+    monkeypatch.setattr(file_store, "put", spy_put)
+
+    assert run(job) == "succeeded"
+
+    parquet_key, original_key = version_keys(dataset, 1, ".csv")
+    assert copies == [(staging_key, original_key, {"overwrite": False})]
+    assert puts == [parquet_key]
+    version = DatasetVersion.objects.get()
+    assert (version.original_key, version.original_size) == (original_key, len(CSV))
+    assert file_store.get_bytes(original_key) == CSV
+    assert store_keys(file_store) == version_keys(dataset, 1, ".csv")
+
+
+def test_a_copied_original_is_removed_when_the_version_cannot_be_recorded(dataset, scientist, file_store, monkeypatch):
+    def explode(**kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(services, "dataset_version_record", explode)
+    job = upload_job(dataset, scientist, CSV)
+
+    assert run(job) == "failed"
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "internal_error")
+    assert DatasetVersion.objects.count() == 0
+    assert store_keys(file_store) == []
+
+
+def test_a_staged_object_changed_after_processing_is_not_kept_as_the_original(
+    dataset, scientist, file_store, monkeypatch
+):
+    job = upload_job(dataset, scientist, CSV)
+    real_copy = file_store.copy
+
+    def swap_then_copy(src_key, dst_key, **kwargs):
+        file_store.put_bytes(src_key, b"customer_id\n9\n")  # replaced between the download and the copy
+        return real_copy(src_key, dst_key, **kwargs)
+
+    monkeypatch.setattr(file_store, "copy", swap_then_copy)
+
+    assert run(job) == "failed"
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "source_unavailable")
+    assert DatasetVersion.objects.count() == 0
+    assert store_keys(file_store) == []
