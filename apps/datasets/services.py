@@ -809,6 +809,15 @@ WORKER_LOST_MESSAGE = (
 NEVER_STARTED_MESSAGE = "No worker picked the job up within {hours} hours. Nothing was saved; start it again."
 
 
+def _fail_jobs(jobs, *, code: str, message: str) -> int:
+    """Fail each job of `jobs` (each in its own audited transaction); how many this call failed (a job that finished
+    meanwhile keeps its outcome)."""
+    failed = 0
+    for job_id in list(jobs.values_list("pk", flat=True)):
+        failed += ingestion_job_fail(job_id=job_id, code=code, message=message).error_code == code
+    return failed
+
+
 def ingestion_jobs_sweep(*, stale_after_minutes: int, requeue_after_minutes: int, give_up_after_hours: int = 24):
     """Repair jobs a lost worker or a lost dispatch left behind (the periodic task datasets.sweep_stale_jobs).
 
@@ -819,24 +828,18 @@ def ingestion_jobs_sweep(*, stale_after_minutes: int, requeue_after_minutes: int
     Returns how many jobs each step touched.
     """
     now = timezone.now()
-    stale = IngestionJob.objects.filter(
-        status=JobStatus.RUNNING, heartbeat_at__lt=now - timedelta(minutes=stale_after_minutes)
-    ).values_list("pk", flat=True)
-    failed = 0
-    for job_id in list(stale):
-        job = ingestion_job_fail(
-            job_id=job_id, code="worker_lost", message=WORKER_LOST_MESSAGE.format(minutes=stale_after_minutes)
-        )
-        failed += job.error_code == "worker_lost"
-    abandoned = IngestionJob.objects.filter(
-        status=JobStatus.QUEUED, queued_at__lt=now - timedelta(hours=give_up_after_hours)
-    ).values_list("pk", flat=True)
-    gave_up = 0
-    for job_id in list(abandoned):
-        job = ingestion_job_fail(
-            job_id=job_id, code="never_started", message=NEVER_STARTED_MESSAGE.format(hours=give_up_after_hours)
-        )
-        gave_up += job.error_code == "never_started"
+    failed = _fail_jobs(
+        IngestionJob.objects.filter(
+            status=JobStatus.RUNNING, heartbeat_at__lt=now - timedelta(minutes=stale_after_minutes)
+        ),
+        code="worker_lost",
+        message=WORKER_LOST_MESSAGE.format(minutes=stale_after_minutes),
+    )
+    gave_up = _fail_jobs(
+        IngestionJob.objects.filter(status=JobStatus.QUEUED, queued_at__lt=now - timedelta(hours=give_up_after_hours)),
+        code="never_started",
+        message=NEVER_STARTED_MESSAGE.format(hours=give_up_after_hours),
+    )
     lost = IngestionJob.objects.filter(
         status=JobStatus.QUEUED, updated_at__lt=now - timedelta(minutes=requeue_after_minutes)
     ).values_list("pk", flat=True)

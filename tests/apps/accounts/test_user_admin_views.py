@@ -6,6 +6,7 @@ from django.urls import reverse
 from apps.accounts.choices import Role
 from apps.accounts.models import ApiToken, User
 from apps.audit.models import AuditEvent
+from apps.core.pagination import HTML_PAGE_SIZE
 from tests.factories import MembershipFactory, ProjectFactory
 
 LIST = reverse("accounts:user_list")
@@ -383,3 +384,18 @@ def test_password_like_the_username_is_refused(client_as, admin_user):
 
     assert response.context["form"].errors == {"password": ["The password is too similar to the username."]}
     assert not User.objects.filter(username="margaret.hamilton").exists()
+
+
+def test_user_detail_pages_tokens_with_their_own_parameter_keeping_the_others(
+    client_as, admin_user, make_user, make_token
+):
+    managed = make_user(Role.SCIENTIST)
+    for number in range(HTML_PAGE_SIZE + 1):
+        make_token(managed, name=f"token-{number:02d}")
+
+    response = client_as(admin_user).get(_detail(managed), {"page": "1", "tokens_page": "2"})
+
+    page = response.content.decode()
+    assert response.context["tokens_page"].number == 2
+    assert 'aria-label="Pages of tokens_page"' in page
+    assert 'href="?page=1&amp;tokens_page=1" rel="prev"' in page
