@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.projects",
     "apps.datasets",
+    "apps.experiments",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ api_v1 = [
     path("", include("apps.projects.api.urls")),
     path("", include("apps.audit.api.urls")),
     path("", include("apps.datasets.api.urls")),
+    path("", include("apps.experiments.api.urls")),
 ]
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     path("projects/", include("apps.projects.urls")),
     path("audit/", include("apps.audit.urls")),
     path("datasets/", include("apps.datasets.urls")),
+    path("experiments/", include("apps.experiments.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
