@@ -4,6 +4,8 @@ Two modes: development (the default, embedded SQLite, filesystem broker, local a
 production (MLPLATFORM_ENV=production), which refuses to start without SECRET_KEY or with DEBUG on.
 """
 
+import hashlib
+import hmac
 from datetime import timedelta
 from pathlib import Path
 
@@ -168,6 +170,13 @@ CACHES["default"]["KEY_PREFIX"] = env_str("CACHE_KEY_PREFIX", "mlplatform")
 # --- Celery: filesystem transport under var/ unless CELERY_BROKER_URL names Redis ---------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 CELERY_TASK_HARD_TIME_LIMIT = env_int("CELERY_TASK_HARD_TIME_LIMIT", 3600)
+# Training runs (workers/tasks/training.py) get their own limits: at the soft one the run fails with the reason, at
+# the hard one the worker process is killed. A search's time budget must fit under the soft limit
+# (apps.experiments.services.experiment_launch refuses one that does not).
+TRAINING_HARD_TIME_LIMIT = env_int("TRAINING_HARD_TIME_LIMIT", 4 * 3600)
+TRAINING_SOFT_TIME_LIMIT = env_int("TRAINING_SOFT_TIME_LIMIT", TRAINING_HARD_TIME_LIMIT - 300)
+if not 0 < TRAINING_SOFT_TIME_LIMIT < TRAINING_HARD_TIME_LIMIT:
+    raise ImproperlyConfigured("TRAINING_SOFT_TIME_LIMIT must be positive and below TRAINING_HARD_TIME_LIMIT")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -176,12 +185,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
+        # How often an idle worker looks for new messages (kombu's default, 1 s, delays every launch by up to that).
+        "polling_interval": 0.1,
     }
     for _folder in ("queue", "processed", "control"):
         (VAR_DIR / "celery" / _folder).mkdir(parents=True, exist_ok=True)  # kombu does not create them
 else:
     # A message not acknowledged within visibility_timeout is redelivered: it must outlast the longest hard limit.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_HARD_TIME_LIMIT + 600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": max(CELERY_TASK_HARD_TIME_LIMIT, TRAINING_HARD_TIME_LIMIT) + 600
+    }
 CELERY_TASK_IGNORE_RESULT = True  # PostgreSQL rows are the source of truth, never the result backend.
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -194,10 +207,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic tasks live in workers/tasks/periodic.py; beat's DatabaseScheduler loads this schedule into its tables.
 CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
+    "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
 }
 DATASET_JOB_STALE_MINUTES = env_int("DATASET_JOB_STALE_MINUTES", 10)
 DATASET_JOB_REQUEUE_MINUTES = env_int("DATASET_JOB_REQUEUE_MINUTES", 5)
 DATASET_JOB_GIVE_UP_HOURS = env_int("DATASET_JOB_GIVE_UP_HOURS", 24)
+# Time limits from settings, applied when the task is bound to the app (the task module reads no settings on import).
+CELERY_TASK_ANNOTATIONS = {
+    "experiments.train_run": {"soft_time_limit": TRAINING_SOFT_TIME_LIMIT, "time_limit": TRAINING_HARD_TIME_LIMIT}
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -213,6 +231,8 @@ DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 2 * 1024**3)
 DATASET_MAX_DECOMPRESSED_BYTES = env_int("DATASET_MAX_DECOMPRESSED_BYTES", 10 * 1024**3)
 DATASET_MAX_COLUMNS = env_int("DATASET_MAX_COLUMNS", 2000)
 DATASET_MAX_CELL_BYTES = env_int("DATASET_MAX_CELL_BYTES", 1024**2)
+# Normalised data up to this size stays in memory to be profiled and validated (no read-back of the Parquet copy).
+DATASET_ANALYSIS_MEMORY_BYTES = env_int("DATASET_ANALYSIS_MEMORY_BYTES", 512 * 1024**2)
 # S3 prefixes ("s3://bucket/prefix/") that users may import existing objects from; empty allows none.
 DATASET_IMPORT_S3_PREFIXES = env_list("DATASET_IMPORT_S3_PREFIXES")
 # Uploads larger than this go to a temporary file rather than memory while the request is read.
@@ -220,6 +240,25 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 # Encrypts stored credentials (data connections). Defaults to a key derived from SECRET_KEY; set it separately in
 # production so rotating SECRET_KEY does not make the stored passwords unreadable.
 FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY") or ""
+
+# --- Experiments ----------------------------------------------------------------------------------------------
+# A training task touches its run's heartbeat this often; the sweep (every minute, from beat) fails a running run
+# whose heartbeat is older than RUN_STALE_SECONDS, dispatches again a queued run not picked up for
+# RUN_REQUEUE_MINUTES (its message was lost), and fails one still queued after RUN_GIVE_UP_HOURS.
+RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 30)
+RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 600)
+RUN_REQUEUE_MINUTES = env_int("RUN_REQUEUE_MINUTES", 15)
+RUN_GIVE_UP_HOURS = env_int("RUN_GIVE_UP_HOURS", 24)
+if RUN_STALE_SECONDS < 3 * RUN_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("RUN_STALE_SECONDS must be at least three heartbeats (3 x RUN_HEARTBEAT_SECONDS)")
+# Signs every model artifact (HMAC-SHA256); nothing loads an artifact whose signature does not verify. Production
+# requires it, set apart from SECRET_KEY so rotating that key does not invalidate every model. Development derives
+# one from SECRET_KEY under a fixed label.
+MODEL_SIGNING_KEY = env_str("MODEL_SIGNING_KEY") or ""
+if PRODUCTION and not MODEL_SIGNING_KEY:
+    raise ImproperlyConfigured("MODEL_SIGNING_KEY must be set in production (MLPLATFORM_ENV=production)")
+if not MODEL_SIGNING_KEY:
+    MODEL_SIGNING_KEY = hmac.new(SECRET_KEY.encode(), b"mlplatform model signing v1", hashlib.sha256).hexdigest()
 
 # --- API ------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -252,6 +291,8 @@ SPECTACULAR_SETTINGS = {
         "ProjectRoleEnum": "apps.accounts.choices.ProjectRole",
         "ApiTokenStatusEnum": "apps.accounts.choices.ApiTokenStatus",
         "MetricEnum": "apps.projects.choices.Metric",
+        # Ingestion jobs, experiments and runs share one lifecycle (queued, running, succeeded, failed, cancelled).
+        "JobStatusEnum": "apps.datasets.choices.JobStatus",
     },
 }
 

@@ -38,6 +38,9 @@ class Action(StrEnum):
     DATASET_MARK_COLUMNS = "dataset.mark_columns"
     DATASET_OVERRIDE_VALIDATION = "dataset.override_validation"
     CONNECTION_MANAGE = "connection.manage"
+    EXPERIMENT_VIEW = "experiment.view"
+    EXPERIMENT_LAUNCH = "experiment.launch"
+    EXPERIMENT_CANCEL = "experiment.cancel"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,19 @@ POLICY: dict[Action, Rule] = {
         "Register read-only database connections for SQL ingestion",
         global_roles=frozenset({A}),
         project_roles=frozenset({D}),
+    ),
+    Action.EXPERIMENT_VIEW: Rule(
+        "See experiments and their runs: progress, logs, metrics, explanations, fairness, leaderboards",
+        global_roles=frozenset({C, A}),
+        project_roles=ALL_PROJECT_ROLES,
+    ),
+    Action.EXPERIMENT_LAUNCH: Rule(
+        "Launch experiments (train candidate models on a dataset version)",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
+    ),
+    Action.EXPERIMENT_CANCEL: Rule(
+        "Cancel queued or running experiments and runs", global_roles=frozenset({A}), project_roles=frozenset({D})
     ),
 }
 

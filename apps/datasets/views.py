@@ -322,6 +322,7 @@ def _version_context(request, dataset, version, override_form=None) -> dict:
         "blocked": blocked,
         "overridden": overridden,
         "can_override": blocked and can(request.user, Action.DATASET_OVERRIDE_VALIDATION, dataset.project),
+        "can_train": version.usable_for_training and can(request.user, Action.EXPERIMENT_LAUNCH, dataset.project),
         "can_mark_columns": can(request.user, Action.DATASET_MARK_COLUMNS, dataset.project),
         "override_form": override_form or OverrideForm(),
         "download_urls": _download_urls(dataset, version),

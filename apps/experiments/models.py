@@ -65,9 +65,14 @@ class Run(BaseModel):
     trials = models.JSONField(default=list, blank=True, help_text="Tuning history: [{number, params, score, ...}].")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation (workers.ml.evaluation).")
     primary_score = models.FloatField(
-        null=True, blank=True, help_text="Primary metric on validation (CV mean when cross-validated): ranks runs."
+        null=True,
+        blank=True,
+        help_text="Primary metric on the validation rows (the CV mean when there are none): ranks runs.",
     )
     test_score = models.FloatField(null=True, blank=True, help_text="Primary metric on the held-out test rows.")
+    cv = models.JSONField(
+        default=dict, blank=True, help_text="Cross-validation on the training share: mean and std per metric."
+    )
     artifact_key = models.CharField(max_length=1024, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     artifact_signature = models.CharField(max_length=128, blank=True, help_text="HMAC-SHA256 of the artifact.")

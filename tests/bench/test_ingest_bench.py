@@ -27,7 +27,7 @@ def test_ingest_benchmark_prints_its_figures():
     assert set(figures) == {
         "rows", "cols", "file_mb", "platform_s", "plain_s", "time_ratio", "platform_peak_mb", "plain_peak_mb",
         "memory_ratio", "parquet_mb", "plain_parquet_mb", "service_s", "service_peak_mb", "pipeline_time_ratio",
-        "pipeline_memory_ratio",
+        "pipeline_memory_ratio", "service_cpu_s", "platform_cpu_s", "plain_cpu_s",
     }  # fmt: skip
     assert (figures["rows"], figures["cols"]) == (2000, 6)
     assert figures["time_ratio"] > 0

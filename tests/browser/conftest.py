@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
+from config.celery import app as celery_app
+
 # Playwright's sync API runs an asyncio event loop in this thread; Django refuses ORM calls from a thread with a
 # running loop unless told this is deliberate. The tests call the ORM only between page actions, never concurrently.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -93,3 +95,36 @@ def login(live_server):
         return page
 
     return sign_in
+
+
+# --- Background work: a real worker process (tests/support/celery_worker.py) ---------------------------------------
+@pytest.fixture
+def artifacts(tmp_path, settings):
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    settings.ARTIFACT_STORE = f"file://{folder}"
+    return folder
+
+
+@pytest.fixture
+def celery_worker_env(artifacts, settings):
+    return {"ARTIFACT_STORE": settings.ARTIFACT_STORE}
+
+
+@pytest.fixture
+def task_worker(request, artifacts, transactional_db, monkeypatch):
+    """The real worker process where it can reach the test database; else run dispatched tasks in the web process."""
+    from tests.support.celery_worker import test_database_url
+
+    if test_database_url() is not None:
+        return request.getfixturevalue("celery_worker_process")
+
+    # In-memory SQLite (the default local run): a worker process cannot open this database, so — like
+    # CELERY_TASK_ALWAYS_EAGER, which services' dispatch by name (`send_task`) does not honour — the task named in
+    # the dispatch runs right away in the web process, inside the upload request.
+    def send_task_eagerly(name, args=None, kwargs=None, **options):
+        return celery_app.tasks[name].apply(args=args or [], kwargs=kwargs or {})
+
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setattr(celery_app, "send_task", send_task_eagerly)
+    return None

@@ -17,7 +17,6 @@ from apps.core.exceptions import ApplicationError
 from apps.datasets import services
 from apps.datasets.choices import JobStatus
 from apps.datasets.models import DatasetVersion, IngestionJob
-from config.celery import app as celery_app
 from tests.factories import MembershipFactory, ProblemDefinitionFactory, UserFactory
 
 ROWS = 50
@@ -34,39 +33,7 @@ def customers_csv(rows: int = ROWS) -> bytes:
     return out.getvalue().encode()
 
 
-@pytest.fixture
-def artifacts(tmp_path, settings):
-    folder = tmp_path / "artifacts"
-    folder.mkdir()
-    settings.ARTIFACT_STORE = f"file://{folder}"
-    return folder
-
-
-@pytest.fixture
-def celery_worker_env(artifacts, settings):
-    return {"ARTIFACT_STORE": settings.ARTIFACT_STORE}
-
-
-@pytest.fixture
-def ingestion_worker(request, artifacts, transactional_db, monkeypatch):
-    """The real worker process where it can reach the test database; else run dispatched tasks in the web process."""
-    from tests.support.celery_worker import test_database_url
-
-    if test_database_url() is not None:
-        return request.getfixturevalue("celery_worker_process")
-
-    # In-memory SQLite (the default local run): a worker process cannot open this database, so — like
-    # CELERY_TASK_ALWAYS_EAGER, which services' dispatch by name (`send_task`) does not honour — the task named in
-    # the dispatch runs right away in the web process, inside the upload request.
-    def send_task_eagerly(name, args=None, kwargs=None, **options):
-        return celery_app.tasks[name].apply(args=args or [], kwargs=kwargs or {})
-
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setattr(celery_app, "send_task", send_task_eagerly)
-    return None
-
-
-def test_scientist_uploads_a_csv_and_a_failed_validation_blocks_training(page, live_server, login, ingestion_worker):
+def test_scientist_uploads_a_csv_and_a_failed_validation_blocks_training(page, live_server, login, task_worker):
     project = ProblemDefinitionFactory(project__name="Churn reduction").project
     scientist = UserFactory(role=Role.SCIENTIST, username="dana")
     MembershipFactory(user=scientist, project=project, role=Role.SCIENTIST)
@@ -99,8 +66,8 @@ def test_scientist_uploads_a_csv_and_a_failed_validation_blocks_training(page, l
     assert page.evaluate("window.__samePage") is True
     job.refresh_from_db()
     assert (job.status, job.error_code, job.error) == (JobStatus.SUCCEEDED, "", "")
-    if ingestion_worker is not None:
-        assert f"Task datasets.ingest[{job.task_id}] succeeded" in ingestion_worker.log(10**6)
+    if task_worker is not None:
+        assert f"Task datasets.ingest[{job.task_id}] succeeded" in task_worker.log(10**6)
 
     finished.get_by_role("link", name="Version 1").click()
     page.wait_for_url(f"{live_server.url}/datasets/{dataset.pk}/versions/1/")
@@ -108,6 +75,7 @@ def test_scientist_uploads_a_csv_and_a_failed_validation_blocks_training(page, l
     banner = page.locator("#training-blocked")
     expect(banner.get_by_role("heading")).to_have_text("Blocked from training: failed validation")
     expect(page.locator("#version-usable")).to_have_text("no")
+    expect(page.locator("#train-link")).to_have_count(0)  # no way to launch training from a blocked version
     expect(page.locator("#version-rows")).to_have_text(str(ROWS))
     failed_check = page.locator("#validation-report tr.check-failed")
     expect(failed_check).to_have_count(1)

@@ -127,7 +127,7 @@ def celery_worker_env() -> dict[str, str]:
 
 @pytest.fixture
 def celery_worker_process(celery_broker, celery_worker_env, tmp_path):
-    """Start `celery -A config worker -Q default` (solo pool), wait until it is ready, yield it, stop it."""
+    """Start `celery -A config worker -Q default,training` (solo pool), wait until it is ready, yield it, stop it."""
     database_url = test_database_url()
     if database_url is None:
         pytest.skip(
@@ -154,7 +154,7 @@ def celery_worker_process(celery_broker, celery_worker_env, tmp_path):
         "--pool",
         "solo",
         "-Q",
-        "default",
+        "default,training",
         "--loglevel",
         "INFO",
         "--hostname",

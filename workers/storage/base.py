@@ -14,6 +14,8 @@ Contract (tests/workers/storage/test_contract.py runs the same suite against bot
   at the end when it differs from the recorded one (callers must consume to the end to be protected).
 - `copy` duplicates an object under another key with its recorded SHA-256, with the same conditional-write and
   verification guarantees (local: a hard link; default: a verified read streamed into `put`).
+- `fetch_to` places the bytes in a local file without verifying them and returns the recorded SHA-256, for a caller
+  that checks it against its own digest of what it reads (local: a hard link, no byte copied).
 - A failed or interrupted `put` leaves no object under the key (local: temp file + atomic rename; S3: multipart
   upload aborted).
 """
@@ -103,6 +105,25 @@ class ArtifactStore(ABC):
         if digest is None:  # an implementation whose reader does not expose its digest
             digest = self.stat(key).sha256
         return StoredObject(key=key, size=size, sha256=digest)
+
+    def fetch_to(self, key: str, path: Path) -> StoredObject:
+        """Make the object's bytes readable at the new local file `path` WITHOUT verifying them; returns the
+        object's size and its recorded SHA-256.
+
+        For a caller that reads every byte anyway and hashes what it reads (the ingestion pipeline): it compares
+        its own digest with the returned `sha256`, so the bytes are read once instead of once to verify and once
+        to use. Until that comparison passes the file is untrusted. The file may share storage with the object
+        (local: a hard link), so it must only be read. FileExistsError if `path` exists; ObjectNotFound if the key
+        holds no object. This default reads the recorded digest, then streams an unverified read into the file:
+        an object replaced in between gives bytes that do not match the digest, which the caller's check catches.
+        """
+        recorded = self.stat(key)
+        size = 0
+        with self.open(key, verify=False) as stream, open(path, "xb") as out:
+            while chunk := stream.read(CHUNK_SIZE):
+                out.write(chunk)
+                size += len(chunk)
+        return StoredObject(key=key, size=size, sha256=recorded.sha256)
 
     def copy(self, src_key: str, dst_key: str, *, overwrite: bool = False) -> StoredObject:
         """Copy the object under `src_key` to `dst_key` with its recorded SHA-256; returns the new object.

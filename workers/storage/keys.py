@@ -4,7 +4,7 @@ Layout:
     projects/<project uuid>/uploads/<job uuid>/original             an upload waiting for its ingestion job
     projects/<project uuid>/datasets/<dataset uuid>/v<n>/original<ext>   the bytes the user gave, as given
     projects/<project uuid>/datasets/<dataset uuid>/v<n>/data.parquet    the normalised copy
-    projects/<project uuid>/runs/<run uuid>/model.joblib                  (later issues)
+    projects/<project uuid>/experiments/<experiment uuid>/runs/<run uuid>/model.joblib   a trained run's pipeline
 """
 
 import re
@@ -56,3 +56,10 @@ def dataset_original_key(*, project_id, dataset_id, version: int, extension: str
 
 def dataset_parquet_key(*, project_id, dataset_id, version: int) -> str:
     return validate_key(f"{_version_prefix(project_id, dataset_id, version)}/data.parquet")
+
+
+def run_model_key(*, project_id, experiment_id, run_id) -> str:
+    """One key per run: a redelivered training task finds its own earlier upload there instead of adding another."""
+    return validate_key(
+        f"projects/{_uuid(project_id)}/experiments/{_uuid(experiment_id)}/runs/{_uuid(run_id)}/model.joblib"
+    )

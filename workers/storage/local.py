@@ -17,7 +17,8 @@ to the other version: that read fails with ChecksumMismatch, never the reverse (
 
 Copies (`copy`) hard-link the source's file under a temporary name in the destination's folder, read the source's
 recorded digest, then publish the link like a put with that digest: no bytes are read or written, and a copy of
-bytes that do not match their digest fails verification under the new key as well.
+bytes that do not match their digest fails verification under the new key as well. `fetch_to` hard-links an
+object's file into a local folder the same way (an unverified read: the caller checks the bytes it reads).
 """
 
 import contextlib
@@ -182,6 +183,29 @@ class LocalArtifactStore(ArtifactStore):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         return StoredObject(key=dst_key, size=size, sha256=digest)
+
+    def fetch_to(self, key: str, path: Path) -> StoredObject:
+        """A hard link at `path` to the object's file (no byte read or written), then its recorded digest, in the
+        order `open` uses; the streamed copy when `path` is on another file system. Objects are never modified in
+        place, so the link keeps the bytes that were linked even if the key is overwritten or deleted meanwhile."""
+        source = self._object_path(key)
+        if not source.is_file():
+            raise ObjectNotFound(key)
+        try:
+            os.link(source, path)
+        except (FileNotFoundError, NotADirectoryError):
+            if not Path(path).parent.is_dir():
+                raise
+            raise ObjectNotFound(key) from None
+        except OSError as exc:
+            if exc.errno in _NO_HARD_LINK_ERRNOS:
+                return super().fetch_to(key, path)
+            raise
+        try:
+            return StoredObject(key=key, size=os.stat(path).st_size, sha256=self._read_sidecar(key))
+        except BaseException:
+            os.unlink(path)
+            raise
 
     @staticmethod
     def _link_to_temp(src: Path, folder: Path, src_key: str) -> str | None:

@@ -3,7 +3,10 @@
 Safety rules this task follows (docs/adr/0005-dataset-ingestion.md):
 - It claims its job row with a conditional update; a job that is not claimable (finished, cancelled, claimed by
   another task) is left alone. A redelivery of the same message (acks_late, worker lost) may take its job back.
-- Dedup comes first: the SHA-256 of the original bytes is compared with the dataset's versions before any parsing.
+- Dedup comes first: the SHA-256 of the original bytes (for an upload, the digest the store recorded) is compared with
+  the dataset's versions before any download or parsing.
+- A staged upload is read once: fetched unverified (a hard link in a local store), its digest computed by the
+  pipeline while parsing and compared with the recorded one before anything is stored (ChecksumMismatch otherwise).
 - Artifacts go to deterministic keys with conditional writes (overwrite=False): an object already under the key is
   reused when it holds our bytes (a redelivery), else the version number is taken and the next one is tried. The
   database's unique constraints settle a lost race; what this attempt wrote is then removed.
@@ -109,6 +112,7 @@ def ingest_limits() -> IngestLimits:
         max_decompressed_bytes=settings.DATASET_MAX_DECOMPRESSED_BYTES,
         max_columns=settings.DATASET_MAX_COLUMNS,
         max_cell_bytes=settings.DATASET_MAX_CELL_BYTES,
+        analysis_memory_bytes=settings.DATASET_ANALYSIS_MEMORY_BYTES,
     )
 
 
@@ -180,17 +184,20 @@ class _Attempt:
         self.store = store
         self.written: list[str] = []
 
-    def put(self, key: str, path: Path, sha256: str) -> str:
-        """Conditional write; returns "written" or "reused" (our bytes were already there); raises ObjectExists
-        when another object holds the key."""
+    def put(self, key: str, path: Path, sha256: str | None = None) -> str:
+        """Conditional write of the file at `path`; returns the SHA-256 now stored under `key`: the digest the
+        store computed while writing, or the recorded one when our bytes were already there (a redelivery). Raises
+        ObjectExists when another object holds the key. `sha256` is the file's digest when known; otherwise it is
+        computed only when the key is taken, so a new object is hashed once, by the store."""
         try:
-            self.store.put_file(key, path, overwrite=False)
+            stored = self.store.put_file(key, path, overwrite=False)
         except ObjectExists:
-            if self.store.stat(key).sha256 == sha256:
-                return "reused"
+            recorded = self.store.stat(key).sha256
+            if recorded == (sha256 or file_sha256(path)):
+                return recorded
             raise
         self.written.append(key)
-        return "written"
+        return stored.sha256
 
     def copy(self, src_key: str, key: str, sha256: str) -> str:
         """Conditional copy of a stored object (the staged upload) to `key`, without moving its bytes through this
@@ -226,23 +233,55 @@ class _Attempt:
                 logger.warning("could not delete %s after a failed ingestion", key, exc_info=True)
 
 
-def _fetch_source(job, store, workdir: Path, limits: IngestLimits) -> tuple[Path, str, str]:
-    """Copy an upload or an S3 object into workdir; returns (path, display name used for sniffing, SHA-256 of the
-    bytes), the digest computed while copying so the file is not read again just to hash it."""
-    from apps.datasets.choices import SourceKind
+UPLOAD_GONE = "The uploaded file is no longer available (the upload did not finish)."
 
-    source = workdir / "source"
-    if job.source_kind == SourceKind.UPLOAD:
-        try:
-            copied = store.download_to(job.staging_key, source)
-        except ObjectNotFound as exc:
-            raise IngestError(
-                "source_unavailable", "The uploaded file is no longer available (the upload did not finish)."
-            ) from exc
-        return source, job.source_display, copied.sha256
-    # An object in S3 that the portal did not write: no recorded SHA-256 to verify against.
+
+def _staged_sha256(job, store) -> str:
+    """The SHA-256 the store recorded for the staged upload: enough to deduplicate without reading a byte."""
+    try:
+        return store.stat(job.staging_key).sha256
+    except ObjectNotFound as exc:
+        raise IngestError("source_unavailable", UPLOAD_GONE) from exc
+
+
+def _fetch_staged(job, store, source: Path) -> str:
+    """The staged upload at `source`, unverified (a hard link in a local store); returns its recorded SHA-256, which
+    the pipeline's digest of the bytes it parses must reproduce (_check_staged_bytes): one read, not two."""
+    try:
+        return store.fetch_to(job.staging_key, source).sha256
+    except ObjectNotFound as exc:
+        raise IngestError("source_unavailable", UPLOAD_GONE) from exc
+
+
+def _damaged(key: str, actual: str, recorded: str) -> ChecksumMismatch:
+    return ChecksumMismatch(f"{key}: the bytes read hash to {actual}, the store recorded {recorded}")
+
+
+def _process_staged(job, source: Path, recorded_sha: str, process):
+    """Run `process` (the pipeline) on the unverified staged bytes and check them against the recorded digest
+    before anything is stored. Bad input found in damaged bytes is reported as the damage, not as the file's fault
+    (one more read of the file, on that failure only)."""
+    try:
+        processed = process()
+    except IngestError as exc:
+        if exc.code == "too_large":  # refused by its size alone, before reading: not worth reading it now
+            raise
+        actual = file_sha256(source)
+        if actual != recorded_sha:
+            raise _damaged(job.staging_key, actual, recorded_sha) from exc
+        raise
+    if processed.original_sha256 != recorded_sha:
+        processed.parquet_path.unlink(missing_ok=True)
+        raise _damaged(job.staging_key, processed.original_sha256, recorded_sha)
+    return processed
+
+
+def _fetch_source(job, workdir: Path, limits: IngestLimits) -> tuple[Path, str, str]:
+    """Copy an S3 object the portal did not write into workdir; returns (path, display name used for sniffing,
+    SHA-256 of the bytes), the digest computed while copying: there is no recorded SHA-256 to verify against."""
     from workers.storage.factory import artifact_store_from_uri
 
+    source = workdir / "source"
     bucket, _, key = job.s3_uri[len("s3://") :].partition("/")
     try:
         source_store = artifact_store_from_uri(
@@ -331,7 +370,6 @@ def _store_and_record(
     from apps.datasets import selectors, services
 
     dataset = job.dataset
-    parquet_sha = file_sha256(processed.parquet_path)
     number = selectors.dataset_version_next_number(dataset=dataset)
     for _ in range(MAX_NUMBER_ATTEMPTS):
         original_key = dataset_original_key(
@@ -343,7 +381,7 @@ def _store_and_record(
                 attempt.copy(original_stored_key, original_key, original_sha)
             else:
                 attempt.put(original_key, original, original_sha)
-            attempt.put(parquet_key, processed.parquet_path, parquet_sha)
+            parquet_sha = attempt.put(parquet_key, processed.parquet_path)
         except ObjectExists:
             attempt.discard()
             number += 1
@@ -410,23 +448,34 @@ def _ingest(job, progress: _Progress) -> str:
                 from workers.ml.data.pipeline import process_file
 
                 progress.report(0.01, "Fetching the file.", force=True)
-                source, display_name, sha = _fetch_source(job, store, workdir, limits)
+                upload = job.source_kind == SourceKind.UPLOAD
+                if upload:
+                    source, display_name, sha = workdir / "source", job.source_display, _staged_sha256(job, store)
+                else:
+                    source, display_name, sha = _fetch_source(job, workdir, limits)
                 existing = selectors.dataset_version_by_sha256(dataset=dataset, sha256=sha)
-                if existing is not None:  # before any parsing: identical bytes are the same version
+                if existing is not None:  # before any parsing (and any download): identical bytes, same version
                     services.ingestion_job_deduplicate(job_id=job.pk, version=existing)
                     return "deduplicated"
-                processed = process_file(
-                    source,
-                    workdir,
-                    display_name=display_name,
-                    limits=limits,
-                    rules=rules,
-                    previous_schema=previous_schema,
-                    progress=progress,
-                )
-                original, original_sha = source, sha
-                if job.source_kind == SourceKind.UPLOAD:
+
+                def process():
+                    return process_file(
+                        source,
+                        workdir,
+                        display_name=display_name,
+                        limits=limits,
+                        rules=rules,
+                        previous_schema=previous_schema,
+                        progress=progress,
+                    )
+
+                if upload:
+                    sha = _fetch_staged(job, store, source)
+                    processed = _process_staged(job, source, sha, process)
                     original_stored_key = job.staging_key
+                else:
+                    processed = process()
+                original, original_sha = source, sha
                 extension = processed.source_format.extension
                 file_format = extension.lstrip(".")
             progress.report(0.92, "Storing the version.", force=True)

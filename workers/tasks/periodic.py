@@ -24,3 +24,15 @@ def sweep_stale_ingestion_jobs() -> dict:
         requeue_after_minutes=getattr(settings, "DATASET_JOB_REQUEUE_MINUTES", DEFAULT_REQUEUE_MINUTES),
         give_up_after_hours=getattr(settings, "DATASET_JOB_GIVE_UP_HOURS", DEFAULT_GIVE_UP_HOURS),
     )
+
+
+@shared_task(name="experiments.sweep_stale_runs", base=ContextTask, acks_late=True, soft_time_limit=240, time_limit=300)
+def sweep_stale_runs() -> dict:
+    """Fail training runs whose worker died; dispatch again those whose dispatch was lost."""
+    from apps.experiments.services import runs_sweep
+
+    return runs_sweep(
+        stale_after_seconds=settings.RUN_STALE_SECONDS,
+        requeue_after_minutes=settings.RUN_REQUEUE_MINUTES,
+        give_up_after_hours=settings.RUN_GIVE_UP_HOURS,
+    )

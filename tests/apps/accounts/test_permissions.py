@@ -37,6 +37,9 @@ GLOBAL = {
     Action.DATASET_MARK_COLUMNS: {A},
     Action.DATASET_OVERRIDE_VALIDATION: set(),
     Action.CONNECTION_MANAGE: {A},
+    Action.EXPERIMENT_VIEW: {C, A},
+    Action.EXPERIMENT_LAUNCH: {A},
+    Action.EXPERIMENT_CANCEL: {A},
 }
 # Granted by the membership role in the project the action is about.
 AS_MEMBER = {
@@ -59,6 +62,9 @@ AS_MEMBER = {
     Action.DATASET_MARK_COLUMNS: {D, C},
     Action.DATASET_OVERRIDE_VALIDATION: {D},
     Action.CONNECTION_MANAGE: {D},
+    Action.EXPERIMENT_VIEW: {S, D, R, C},
+    Action.EXPERIMENT_LAUNCH: {D},
+    Action.EXPERIMENT_CANCEL: {D},
 }
 
 

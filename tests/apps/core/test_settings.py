@@ -36,7 +36,12 @@ def run(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedP
 
 
 def production_env(**overrides: str) -> dict[str, str]:
-    env = {"MLPLATFORM_ENV": "production", "SECRET_KEY": strong_secret_key(), "ALLOWED_HOSTS": "portal.example.com"}
+    env = {
+        "MLPLATFORM_ENV": "production",
+        "SECRET_KEY": strong_secret_key(),
+        "MODEL_SIGNING_KEY": strong_secret_key(),
+        "ALLOWED_HOSTS": "portal.example.com",
+    }
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["DATABASE_URL"]
     env.update(overrides)

@@ -36,5 +36,11 @@ def test_navigation_shows_users_only_to_admins(db):
     from apps.core.navigation import areas_for
     from tests.factories import UserFactory
 
-    assert [a["key"] for a in areas_for(UserFactory(role=Role.ADMIN))] == ["projects", "datasets", "audit", "users"]
+    assert [a["key"] for a in areas_for(UserFactory(role=Role.ADMIN))] == [
+        "projects",
+        "datasets",
+        "experiments",
+        "audit",
+        "users",
+    ]
     assert [a["key"] for a in areas_for(UserFactory(role=Role.STAKEHOLDER))] == ["projects", "datasets"]

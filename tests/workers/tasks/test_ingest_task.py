@@ -2,6 +2,7 @@
 redelivery, cancellation, retries. Bad input leaves no version, no object in the store, and a failed job naming it."""
 
 import gzip
+import hashlib
 import io
 import json
 import time
@@ -19,6 +20,7 @@ from apps.core.exceptions import ApplicationError
 from apps.datasets import services
 from apps.datasets.choices import JobStatus, SourceKind, ValidationStatus
 from apps.datasets.models import DatasetVersion, IngestionJob
+from tests.support.storage import overwrite_behind_the_stores_back
 from tests.workers.tasks.dataset_helpers import queued_job, store_keys, upload_job
 from workers.tasks import datasets as task_module
 from workers.tasks.datasets import ingest_dataset_task
@@ -315,7 +317,7 @@ def test_transient_storage_errors_are_retried_keeping_the_staged_upload(dataset,
     def network_down(*args, **kwargs):
         raise ConnectionError("connection reset by peer")
 
-    monkeypatch.setattr(file_store, "download_to", network_down)
+    monkeypatch.setattr(file_store, "fetch_to", network_down)
     ingest_dataset_task.push_request(id="task-retry", retries=0, is_eager=False, called_directly=False)
     try:
         with pytest.raises(Retry):
@@ -338,7 +340,7 @@ def test_transient_errors_fail_the_job_when_retries_run_out(dataset, scientist, 
     def network_down(*args, **kwargs):
         raise ConnectionError("connection reset by peer")
 
-    monkeypatch.setattr(file_store, "download_to", network_down)
+    monkeypatch.setattr(file_store, "fetch_to", network_down)
     ingest_dataset_task.push_request(id="task-last", retries=task_module.MAX_RETRIES, is_eager=False)
     try:
         assert ingest_dataset_task.run(str(job.pk)) == "failed"
@@ -445,5 +447,55 @@ def test_a_staged_object_changed_after_processing_is_not_kept_as_the_original(
 
     job.refresh_from_db()
     assert (job.status, job.error_code) == (JobStatus.FAILED, "source_unavailable")
+    assert DatasetVersion.objects.count() == 0
+    assert store_keys(file_store) == []
+
+
+# --- A staged upload is read once: by the pipeline, checked against the recorded digest --------------------------
+def test_an_uploads_bytes_are_read_only_by_the_pipeline(dataset, scientist, file_store, monkeypatch):
+    job = upload_job(dataset, scientist, CSV)
+
+    def no_second_read(*args, **kwargs):
+        raise AssertionError("read the staged upload or the Parquet copy outside the pipeline and the store's put")
+
+    monkeypatch.setattr(file_store, "open", no_second_read)  # no verification pass, no download copy
+    monkeypatch.setattr(task_module, "file_sha256", no_second_read)  # the Parquet copy hashed by put alone
+
+    assert run(job) == "succeeded"
+
+    version = DatasetVersion.objects.get()
+    assert version.parquet_sha256 == file_store.stat(version.parquet_key).sha256
+    assert version.sha256 == hashlib.sha256(CSV).hexdigest()
+
+
+def test_a_duplicate_upload_is_recognised_from_the_recorded_digest_without_fetching_it(
+    dataset, scientist, file_store, monkeypatch
+):
+    run(upload_job(dataset, scientist, CSV))
+
+    def must_not_fetch(*args, **kwargs):
+        raise AssertionError("fetched a duplicate")
+
+    monkeypatch.setattr(file_store, "fetch_to", must_not_fetch)
+    monkeypatch.setattr(file_store, "open", must_not_fetch)
+    assert run(upload_job(dataset, scientist, CSV, name="again.csv")) == "deduplicated"
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [b"customer_id,email,age\n1,ann@example.com,99\n", b"\x00\x01binary garbage"],
+    ids=["still-parses", "no-longer-parses"],
+)
+def test_a_staged_upload_damaged_in_storage_fails_as_damaged_and_stores_nothing(
+    damaged, dataset, scientist, file_store
+):
+    job = upload_job(dataset, scientist, CSV)
+    overwrite_behind_the_stores_back(file_store, job.staging_key, damaged)  # the recorded digest is CSV's
+
+    assert run(job) == "failed"
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "source_unavailable")
+    assert "damaged in storage" in job.error
     assert DatasetVersion.objects.count() == 0
     assert store_keys(file_store) == []

@@ -131,7 +131,7 @@ def normalise_csv(
         )
     overrides: dict[str, pa.DataType] = {}
     block_size = BLOCK_SIZE
-    sink = ParquetSink(workdir)
+    sink = ParquetSink(workdir, keep_bytes=limits.analysis_memory_bytes)
     try:
         for _ in range(MAX_RETRIES):
             try:
@@ -208,7 +208,7 @@ def _stream(source, fmt, names, overrides, sink, limits, encoding, progress, blo
         )
     rows = sink.rows
     path = sink.finish()
-    return Normalised(path, rows, len(names), sha256, raw_bytes)
+    return Normalised(path, rows, len(names), sha256, raw_bytes, table=sink.kept_table())
 
 
 def _map_error(message, source, fmt, names, overrides, limits, encoding, block_size) -> Exception:

@@ -146,7 +146,7 @@ def normalise_jsonl(
 
     read_schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in schema])
     out_schema = target_schema(read_schema)
-    sink = ParquetSink(workdir)
+    sink = ParquetSink(workdir, keep_bytes=limits.analysis_memory_bytes)
     try:
         sink.open(out_schema)
         streams.clear()
@@ -162,7 +162,7 @@ def normalise_jsonl(
     except BaseException:
         sink.abort()
         raise
-    return Normalised(path, rows, len(out_schema), original_sha256, original_size)
+    return Normalised(path, rows, len(out_schema), original_sha256, original_size, table=sink.kept_table())
 
 
 def _parse(chunk: bytes, first_line: int, schema: pa.Schema | None) -> pa.Table:

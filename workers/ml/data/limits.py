@@ -11,6 +11,9 @@ class IngestLimits:
     max_columns: int = 2000
     max_cell_bytes: int = 1024**2
     max_compression_ratio: int = 200  # decompressed/compressed beyond which a gzip is a bomb (checked as it streams)
+    # Not a refusal: normalised data up to this size (Arrow bytes) stays in memory for the analysis instead of being
+    # read back from the Parquet copy; larger data is analysed from the file, a column at a time.
+    analysis_memory_bytes: int = 512 * 1024**2
 
 
 def human_bytes(size: int | float) -> str:

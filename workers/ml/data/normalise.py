@@ -33,6 +33,7 @@ class Normalised:
     column_count: int
     original_sha256: str
     original_size: int
+    table: pa.Table | None = None  # the same normalised data in memory, when it fit the analysis budget
 
 
 def target_type(source: pa.DataType) -> pa.DataType:
@@ -160,22 +161,29 @@ def check_column_names(names: list[str], limits: IngestLimits, *, where: str = "
 
 class ParquetSink:
     """Writes batches to <workdir>/data.parquet.partial and renames it to data.parquet only when finished; abort()
-    deletes the partial file, so an error never leaves a finished-looking Parquet behind."""
+    deletes the partial file, so an error never leaves a finished-looking Parquet behind.
 
-    def __init__(self, workdir: Path):
+    It also keeps the batches it wrote while they total at most `keep_bytes` (kept_table()), so the analysis of a
+    small or medium dataset does not decode the Parquet file it just encoded; past the budget it lets them go."""
+
+    def __init__(self, workdir: Path, *, keep_bytes: int = 0):
         self.final_path = Path(workdir) / PARQUET_NAME
         self.partial_path = Path(workdir) / (PARQUET_NAME + PARTIAL_SUFFIX)
+        self.keep_bytes = keep_bytes
         self._writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._kept: list[pa.RecordBatch] | None = []
+        self._kept_bytes = 0
 
     def open(self, schema: pa.Schema) -> None:
         self.abort()
         self.schema = schema
         self.rows = 0
         self._pending, self._pending_rows = [], 0
+        self._kept, self._kept_bytes = [], 0
         self._writer = pq.ParquetWriter(
             self.partial_path,
             schema,
@@ -192,8 +200,24 @@ class ParquetSink:
             self._pending.append(batch)
             self._pending_rows += batch.num_rows
             self.rows += batch.num_rows
+            self._keep(batch)
             if self._pending_rows >= ROW_GROUP_ROWS:
                 self._flush()
+
+    def _keep(self, batch: pa.RecordBatch) -> None:
+        if self._kept is None:
+            return
+        self._kept_bytes += batch.nbytes
+        if self._kept_bytes > self.keep_bytes:
+            self._kept = None  # over the budget: the analysis reads the finished file instead
+        else:
+            self._kept.append(batch)
+
+    def kept_table(self) -> pa.Table | None:
+        """Every batch written, as one table, when they fit the budget; else None."""
+        if self._kept is None or self.schema is None:
+            return None
+        return pa.Table.from_batches(self._kept, schema=self.schema)
 
     def _flush(self) -> None:
         if self._pending:
@@ -208,6 +232,7 @@ class ParquetSink:
         return self.final_path
 
     def abort(self) -> None:
+        self._kept, self._kept_bytes = [], 0
         if self._writer is not None:
             with contextlib.suppress(Exception):  # the file is being thrown away
                 self._writer.close()

@@ -93,7 +93,7 @@ def normalise_parquet(
     if parquet.metadata.num_rows == 0:
         raise IngestError("header_only", f"The Parquet file has {plural(len(schema.names), 'column')} but no rows.")
     out_schema = target_schema(schema)
-    sink = ParquetSink(workdir)
+    sink = ParquetSink(workdir, keep_bytes=limits.analysis_memory_bytes)
     total = parquet.metadata.num_rows
     try:
         sink.open(out_schema)
@@ -111,4 +111,4 @@ def normalise_parquet(
     except BaseException:
         sink.abort()
         raise
-    return Normalised(path, rows, len(out_schema), original_sha256, original_size)
+    return Normalised(path, rows, len(out_schema), original_sha256, original_size, table=sink.kept_table())

@@ -10,10 +10,11 @@ IngestError and leaves no Parquet behind; the caller deletes workdir either way.
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workers.ml.data.csv_source import normalise_csv
@@ -56,6 +57,27 @@ def _reporter(progress: Progress | None) -> Progress:
     return report
 
 
+def _column_reader(parquet_path: Path, table: pa.Table | None) -> tuple[pa.Schema, int, Callable]:
+    """(schema, row count, name -> column) of the normalised data: from memory when the normaliser kept it, else
+    read from the Parquet file one column at a time (one open file per analysis thread)."""
+    if table is not None:
+        return table.schema, table.num_rows, table.column
+    local = threading.local()
+
+    def read(name: str) -> pa.ChunkedArray:
+        if not hasattr(local, "parquet"):
+            local.parquet = pq.ParquetFile(parquet_path)
+        return local.parquet.read(columns=[name], use_threads=True).column(0)
+
+    return pq.read_schema(parquet_path), pq.read_metadata(parquet_path).num_rows, read
+
+
+def _costliest_first(schema: pa.Schema) -> list[str]:
+    """Column names with text first: they take longest (hashing every value), so starting them first keeps both
+    analysis threads busy to the end instead of leaving one long text column alone at the tail."""
+    return sorted(schema.names, key=lambda name: not pa.types.is_string(schema.field(name).type))
+
+
 def analyse(
     parquet_path: Path,
     *,
@@ -63,35 +85,38 @@ def analyse(
     previous_schema: list[dict] | None,
     report: Progress,
     start: float = NORMALISE_SHARE,
+    table: pa.Table | None = None,
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
-    """(schema, profile, PII findings, validation report) of a normalised Parquet file, one column at a time on
-    ANALYSIS_THREADS threads, so memory holds a few columns, never the table."""
-    fields = list(pq.read_schema(parquet_path))
-    validator = Validator(rules, row_count=pq.read_metadata(parquet_path).num_rows, previous_schema=previous_schema)
-    local = threading.local()
+    """(schema, profile, PII findings, validation report) of normalised data, one column at a time on
+    ANALYSIS_THREADS threads: from `table` when the normaliser kept the data in memory (within
+    IngestLimits.analysis_memory_bytes), else from the Parquet file, so memory holds a few columns, never the table."""
+    arrow_schema, row_count, column_of = _column_reader(parquet_path, table)
+    validator = Validator(rules, row_count=row_count, previous_schema=previous_schema)
 
     def one(name: str):
-        if not hasattr(local, "parquet"):
-            local.parquet = pq.ParquetFile(parquet_path)
-        column = local.parquet.read(columns=[name], use_threads=True).column(0)
+        column = column_of(name)
         summary = summarise_column(name, column)
         findings = detect_pii(name, summary.schema["dtype"], summary.sample)
         return summary, findings, validator.column_checks(name, column)
 
-    schema, profile, findings = [], [], []
+    names = arrow_schema.names
+    results = {}
     pool = ThreadPoolExecutor(max_workers=ANALYSIS_THREADS, thread_name_prefix="profile")
     try:
-        for position, (summary, column_findings, checks) in enumerate(pool.map(one, [f.name for f in fields])):
-            schema.append(summary.schema)
-            profile.append(summary.profile)
-            findings.extend(column_findings)
-            validator.record(checks)
-            report(
-                start + (1 - start) * (position + 1) / len(fields), f"Profiled {position + 1} of {len(fields)} columns"
-            )
+        futures = {pool.submit(one, name): name for name in _costliest_first(arrow_schema)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            report(start + (1 - start) * done / len(names), f"Profiled {done} of {len(names)} columns")
     finally:
         # On an error, or a progress callback that stops the work, the columns not yet started are dropped.
         pool.shutdown(wait=True, cancel_futures=True)
+    schema, profile, findings = [], [], []
+    for name in names:  # results in column order, whatever order they finished in
+        summary, column_findings, checks = results[name]
+        schema.append(summary.schema)
+        profile.append(summary.profile)
+        findings.extend(column_findings)
+        validator.record(checks)
     return schema, profile, findings, validator.report(schema).as_dict()
 
 
@@ -100,11 +125,13 @@ def _finish(
 ) -> ProcessedDataset:
     try:
         schema, profile, findings, validation = analyse(
-            normalised.path, rules=rules, previous_schema=previous_schema, report=report
+            normalised.path, rules=rules, previous_schema=previous_schema, report=report, table=normalised.table
         )
     except BaseException:
         normalised.path.unlink(missing_ok=True)
         raise
+    finally:
+        normalised.table = None  # the caller keeps the result, not the data: let the memory go now
     report(1.0, "Done")
     return ProcessedDataset(
         source_format=source_format,

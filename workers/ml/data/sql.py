@@ -126,7 +126,7 @@ def normalise_sql(
         connection = psycopg.connect(dsn, autocommit=False, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
         raise IngestError("source_unavailable", f"Cannot connect to the database: {_database_message(exc)}.") from exc
-    sink = ParquetSink(workdir)
+    sink = ParquetSink(workdir, keep_bytes=limits.analysis_memory_bytes)
     try:
         try:
             connection.execute("SET TRANSACTION READ ONLY")
@@ -173,4 +173,4 @@ def normalise_sql(
         sink.abort()
         raise
     digest, size = sha256_of_file(path)
-    return Normalised(path, rows, len(names), digest, size)
+    return Normalised(path, rows, len(names), digest, size, table=sink.kept_table())

@@ -2,7 +2,9 @@
 
 `score(name, ...)` is the single entry point: the search scores trials with it, evaluation fills its tables with it.
 Names are those of workers.ml.training.spec.METRICS. Binary scores use the probability of the positive class (the
-second of `classes`); multiclass log loss uses the full probability matrix.
+second of `classes`); multiclass log loss and one-vs-rest ROC AUC use the full probability matrix.
+`REPORTED_METRICS` lists what an evaluation reports per problem type: the rankable METRICS plus a few that are only
+shown (macro precision and recall, one-vs-rest ROC AUC for multiclass).
 """
 
 from collections.abc import Sequence
@@ -11,6 +13,13 @@ import numpy as np
 from sklearn import metrics as skm
 
 from workers.ml.training.spec import LOWER_IS_BETTER, METRICS
+
+REPORTED_METRICS: dict[str, tuple[str, ...]] = {
+    **METRICS,
+    "multiclass": (*METRICS["multiclass"], "precision_macro", "recall_macro", "roc_auc_ovr"),
+}
+# Metrics that need class probabilities (a model without predict_proba reports None for them).
+PROBABILITY_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "roc_auc_ovr"})
 
 
 def _positive_proba(y_proba: np.ndarray) -> np.ndarray:
@@ -38,12 +47,16 @@ def score(
     if name in ("precision", "recall", "f1"):
         function = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[name]
         return float(function(y_true, y_pred, pos_label=classes[1], zero_division=0))
-    if name in ("f1_macro", "f1_weighted"):
-        return float(skm.f1_score(y_true, y_pred, average=name.split("_")[1], zero_division=0))
+    if name in ("f1_macro", "f1_weighted", "precision_macro", "recall_macro"):
+        function = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}
+        kind, average = name.split("_")
+        return float(function[kind](y_true, y_pred, average=average, zero_division=0))
     if name == "roc_auc":
         return float(skm.roc_auc_score(np.asarray(y_true) == classes[1], _positive_proba(y_proba)))
     if name == "pr_auc":
         return float(skm.average_precision_score(np.asarray(y_true) == classes[1], _positive_proba(y_proba)))
+    if name == "roc_auc_ovr":
+        return float(skm.roc_auc_score(y_true, y_proba, multi_class="ovr", average="macro", labels=list(classes)))
     if name == "log_loss":
         return float(skm.log_loss(y_true, y_proba, labels=list(classes)))
     if name == "rmse":
@@ -62,7 +75,8 @@ def score(
         return float(skm.davies_bouldin_score(X, cluster_labels))
     if name == "calinski_harabasz":
         return float(skm.calinski_harabasz_score(X, cluster_labels))
-    raise ValueError(f"Unknown metric {name!r}; known: {sorted({m for names in METRICS.values() for m in names})}.")
+    known = sorted({metric for names in REPORTED_METRICS.values() for metric in names})
+    raise ValueError(f"Unknown metric {name!r}; known: {known}.")
 
 
 def higher_is_better(name: str) -> bool:

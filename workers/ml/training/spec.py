@@ -278,7 +278,7 @@ def _build_split(data: dict, errors: _Errors, *, problem_type: str, by_name: dic
             errors.add("split.train", "Train, validation and test shares must add up to 1.")
         if shares["train"] < 0.1:
             errors.add("split.train", "Keep at least 10% of the rows for training.")
-        if problem_type in SUPERVISED and shares["test"] <= 0:
+        if shares["test"] <= 0:  # every evaluation (clustering's too) is computed on held-out rows
             errors.add("split.test", "Keep some rows for the held-out test.")
     time_column = given.get("time_column") or None
     if strategy == "time":
@@ -420,6 +420,10 @@ def build_spec(
     preparation = _build_preparation(data, errors, algorithms=algorithms)
     split = _build_split(data, errors, problem_type=problem_type or "", by_name=by_name)
     search = _build_search(data, errors)
+    if search.method != "none" and split.validation <= 0 and split.cv_folds < 2:
+        errors.add("split.validation", "A search needs validation rows or cross-validation (2 folds or more).")
+    if problem_type == "clustering" and preparation.encoding == "target":
+        errors.add("preparation.encoding", "Target encoding needs a target; clustering has none.")
     known = {f.name for f in fields(ExperimentSpec)}
     for name in sorted(set(data) - known):
         errors.add(name, "Unknown field.")

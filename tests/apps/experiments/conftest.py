@@ -1,0 +1,1 @@
+from tests.apps.experiments.experiment_fixtures import launch, version  # noqa: F401
