@@ -137,7 +137,7 @@ def script_side(path: Path) -> dict:
     pipeline = Pipeline([("prepare", prepare), ("model", model)]).fit(train[NUMERIC + CATEGORICAL], train[TARGET])
     X_test = test[NUMERIC + CATEGORICAL]
     roc_auc = roc_auc_score(test[TARGET] == "yes", pipeline.predict_proba(X_test)[:, 1])
-    explained = pipeline[:-1].transform(X_test.sample(n=SHAP_ROWS, random_state=SEED))
+    explained = pipeline[:-1].transform(X_test.sample(n=min(SHAP_ROWS, len(X_test)), random_state=SEED))
     shap.TreeExplainer(pipeline[-1]).shap_values(explained)
     return {"seconds": time.perf_counter() - started, "roc_auc": roc_auc}
 

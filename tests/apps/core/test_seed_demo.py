@@ -41,6 +41,12 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _artifacts_in_a_temporary_folder(settings, tmp_path):
+    # The demo dataset is uploaded to the artifact store: keep it out of the repository's var/.
+    settings.ARTIFACT_STORE = f"file://{tmp_path / 'artifacts'}"
+
+
 @pytest.fixture
 def random_password(settings):
     settings.DEMO_PASSWORD = None
@@ -217,3 +223,16 @@ def test_demo_user_cannot_log_in_with_a_wrong_password(client, random_password):
 
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_seed_demo_uploads_the_demo_dataset_once_and_queues_its_ingestion(random_password):
+    from apps.datasets.models import Dataset, IngestionJob
+
+    output = seed()
+    assert "Uploaded the demo dataset 'customers'" in output
+    dataset = Dataset.objects.get(name="customers", project__name="Customer churn (demo)")
+    job = IngestionJob.objects.get(dataset=dataset)
+    assert (job.status, job.source_display, job.created_by.username) == ("queued", "customers.csv", "scientist")
+    assert "Uploaded the demo dataset" not in seed()
+    assert IngestionJob.objects.filter(dataset=dataset).count() == 1
