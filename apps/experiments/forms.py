@@ -152,11 +152,15 @@ class LaunchForm(ErrorsMixin, forms.Form):
 
     def _set_initial(self, definition) -> None:
         problem_type = getattr(definition, "problem_type", "binary")
+        # Supervised problems usually keep their label last: a starting point the user changes in one click.
+        if problem_type != "clustering" and self.columns:
+            self.initial.setdefault("target", self.columns[-1]["name"])
         target = self.initial.get("target")
+        sensitive = default_sensitive(self.columns, target=target)
         preparation, split, search = Preparation(), Split(), Search()
         self.initial.setdefault("problem_type", problem_type)
-        self.initial.setdefault("features", default_features(self.columns, target=target))
-        self.initial.setdefault("sensitive_columns", default_sensitive(self.columns, target=target))
+        self.initial.setdefault("features", default_features(self.columns, target=target, sensitive=sensitive))
+        self.initial.setdefault("sensitive_columns", sensitive)
         self.initial.update(
             missing=preparation.missing,
             outliers=preparation.outliers,

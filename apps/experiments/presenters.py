@@ -166,6 +166,8 @@ def local_explanations(explanations: dict | None) -> list[dict]:
         {
             "prediction": item.get("prediction"),
             "base_value": item.get("base_value"),
+            # SHAP explains the model's own output: log-odds for boosted trees and linear classifiers.
+            "output": (item.get("output") or "").replace("_", "-"),
             "contributions": [
                 {"feature": feature, "value": value} for feature, value in (item.get("contributions") or {}).items()
             ][:SUMMARY_FEATURES],

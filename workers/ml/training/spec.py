@@ -160,12 +160,18 @@ def default_kind(column: dict[str, Any]) -> str | None:
     return None
 
 
-def default_features(columns: list[dict[str, Any]], *, target: str | None) -> list[str]:
-    """Every column but the target, excluded and personal columns (marked or flagged by PII detection), ids and
-    free text."""
+def default_features(
+    columns: list[dict[str, Any]], *, target: str | None, sensitive: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+    """Every column but the target, excluded and personal columns (marked or flagged by PII detection), sensitive
+    ones (marked, or named in `sensitive`: a protected attribute is for the fairness check, not a model input, unless
+    the user picks it explicitly), ids and free text."""
     chosen = []
     for column in columns:
-        if column["name"] == target or column.get("excluded") or column.get("personal") or column.get("pii"):
+        name = column["name"]
+        if name == target or name in sensitive or column.get("sensitive"):
+            continue
+        if column.get("excluded") or column.get("personal") or column.get("pii"):
             continue
         if column.get("semantic_type") in NOT_DEFAULT_FEATURES or default_kind(column) is None:
             continue
@@ -323,11 +329,17 @@ def _build_search(data: dict, errors: _Errors) -> Search:
 
 
 def _build_features(
-    data: dict, errors: _Errors, *, columns: list[dict], by_name: dict[str, dict], target: str | None
+    data: dict,
+    errors: _Errors,
+    *,
+    columns: list[dict],
+    by_name: dict[str, dict],
+    target: str | None,
+    sensitive: list[str],
 ) -> tuple[list[str], dict[str, str]]:
     features = _string_list(errors, "features", data.get("features"))
     if features is None and "features" not in errors:
-        features = default_features(columns, target=target)
+        features = default_features(columns, target=target, sensitive=sensitive)
     features = features or []
     if not features and "features" not in errors:
         errors.add("features", "Choose at least one feature column.")
@@ -398,15 +410,6 @@ def build_spec(
         elif problem_type and problem_type not in ALGORITHMS[name].problem_types:
             errors.add("algorithms", f"{ALGORITHMS[name].label} does not do {problem_type}.")
 
-    features, kinds = _build_features(data, errors, columns=columns, by_name=by_name, target=target)
-
-    metric = data.get("primary_metric") or None
-    if metric is None and problem_type:
-        project_metric = defaults.get("primary_metric")
-        metric = project_metric if project_metric in METRICS[problem_type] else DEFAULT_METRIC[problem_type]
-    if problem_type and metric not in METRICS[problem_type]:
-        errors.add("primary_metric", f"For {problem_type}, choose one of: {', '.join(METRICS[problem_type])}.")
-
     sensitive = _string_list(errors, "sensitive_columns", data.get("sensitive_columns"))
     if sensitive is None:
         sensitive = default_sensitive(columns, target=target)
@@ -415,6 +418,17 @@ def build_spec(
             errors.add("sensitive_columns", f"No column named {name!r} in this dataset version.")
         elif name == target:
             errors.add("sensitive_columns", "The target cannot be a sensitive column.")
+
+    features, kinds = _build_features(
+        data, errors, columns=columns, by_name=by_name, target=target, sensitive=sensitive
+    )
+
+    metric = data.get("primary_metric") or None
+    if metric is None and problem_type:
+        project_metric = defaults.get("primary_metric")
+        metric = project_metric if project_metric in METRICS[problem_type] else DEFAULT_METRIC[problem_type]
+    if problem_type and metric not in METRICS[problem_type]:
+        errors.add("primary_metric", f"For {problem_type}, choose one of: {', '.join(METRICS[problem_type])}.")
 
     seed = _number(errors, "seed", data.get("seed", 42), low=0, high=MAX_SEED, integer=True)
     preparation = _build_preparation(data, errors, algorithms=algorithms)

@@ -91,7 +91,7 @@ def demo_customers_csv(rows: int = DEMO_CUSTOMERS, seed: int = DEMO_SEED) -> byt
         tenure = rng.randint(1, 72)
         calls = min(int(rng.expovariate(0.6)), 12)
         fee = {"basic": 9.99, "plus": 19.99, "pro": 39.99}[plan] + rng.choice([0, 0, 5])
-        risk = 0.35 * calls - 0.04 * tenure + (0.8 if plan == "basic" else 0.0) + rng.gauss(0, 0.9)
+        risk = 0.35 * calls - 0.04 * tenure + (0.8 if plan == "basic" else 0.0) + rng.gauss(0, 0.5)
         writer.writerow(
             [
                 index,

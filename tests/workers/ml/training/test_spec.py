@@ -30,13 +30,8 @@ def errors_of(data: dict, columns=COLUMNS) -> dict[str, list[str]]:
 def test_just_launch_fills_defaults_from_the_columns_and_the_project():
     spec = build_spec({"target": "churned"}, columns=COLUMNS, defaults=DEFAULTS)
     assert spec.problem_type == "binary"
-    assert spec.features == ("income", "region", "joined", "gender")
-    assert spec.feature_kinds == {
-        "income": "numeric",
-        "region": "categorical",
-        "joined": "datetime",
-        "gender": "categorical",
-    }
+    assert spec.features == ("income", "region", "joined")  # no id, no personal data, no protected attribute
+    assert spec.feature_kinds == {"income": "numeric", "region": "categorical", "joined": "datetime"}
     assert spec.algorithms == ("logistic_regression", "random_forest", "lightgbm")
     assert spec.primary_metric == "f1"
     assert spec.sensitive_columns == ("gender",)
@@ -140,3 +135,23 @@ def test_importing_the_spec_loads_no_numpy_pandas_sklearn_or_django():
 
 def test_training_package_init_stays_empty():
     assert (ROOT / "workers/ml/training/__init__.py").read_text() == ""
+
+
+def test_sensitive_columns_stay_out_of_the_default_features_but_may_be_chosen():
+    columns = [
+        {"name": "age", "dtype": "int64", "semantic_type": "numeric"},
+        {"name": "gender", "dtype": "string", "semantic_type": "categorical"},
+        {"name": "region", "dtype": "string", "semantic_type": "categorical", "sensitive": True},
+        {"name": "churned", "dtype": "string", "semantic_type": "categorical"},
+    ]
+    defaults = {"problem_type": "binary"}
+    marked = build_spec({"target": "churned"}, columns=columns, defaults=defaults)
+    assert (marked.features, marked.sensitive_columns) == (("age", "gender"), ("region",))
+    named = build_spec({"target": "churned", "sensitive_columns": ["gender"]}, columns=columns, defaults=defaults)
+    assert (named.features, named.sensitive_columns) == (("age",), ("gender",))  # region stays marked
+    chosen = build_spec(
+        {"target": "churned", "features": ["age", "gender"], "sensitive_columns": ["gender"]},
+        columns=columns,
+        defaults=defaults,
+    )
+    assert chosen.features == ("age", "gender")  # an explicit choice is the user's, recorded in the spec
