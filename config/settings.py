@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.datasets",
     "apps.experiments",
+    "apps.registry",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
