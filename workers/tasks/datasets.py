@@ -21,21 +21,20 @@ Safety rules this task follows (docs/adr/0005-dataset-ingestion.md):
 import hashlib
 import logging
 import tempfile
-import threading
 import time
 from pathlib import Path, PurePosixPath
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.db.utils import InterfaceError, OperationalError
 
 from workers.ml.data.errors import IngestError
 from workers.ml.data.limits import IngestLimits
 from workers.storage.base import ChecksumMismatch, ObjectExists, ObjectNotFound, StorageError, UnsafeKey
 from workers.storage.keys import dataset_original_key, dataset_parquet_key
-from workers.tasks.base import ContextTask
+from workers.tasks.base import ContextTask, Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -124,33 +123,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Heartbeat:
-    """Touches the job's heartbeat every HEARTBEAT_SECONDS from a daemon thread while the task works."""
+def _heartbeat(job_id) -> Heartbeat:
+    from apps.datasets import services
 
-    def __init__(self, job_id):
-        self.job_id = job_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(HEARTBEAT_SECONDS):
-                try:
-                    from apps.datasets import services
-
-                    services.ingestion_job_heartbeat(job_id=self.job_id)
-                except Exception:  # a missed heartbeat is not worth stopping the work for
-                    logger.warning("heartbeat of ingestion job %s failed", self.job_id, exc_info=True)
-        finally:
-            connection.close()  # this thread's own database connection
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
+    return Heartbeat(
+        f"ingestion job {job_id}", lambda: services.ingestion_job_heartbeat(job_id=job_id), HEARTBEAT_SECONDS
+    )
 
 
 class _Progress:
@@ -516,7 +494,7 @@ def ingest_dataset_task(self, job_id: str) -> str:
     staging_key = job.staging_key
     keep_staging = False
     try:
-        with _Heartbeat(job.pk):
+        with _heartbeat(job.pk):
             return _ingest(job, _Progress(job.pk))
     except IngestError as exc:
         services.ingestion_job_fail(job_id=job.pk, code=exc.code, message=exc.message)

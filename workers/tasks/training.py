@@ -18,19 +18,17 @@ Safety rules this task follows (docs/adr/0007-training-runs.md):
 
 import logging
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection
 
 from workers.ml.training.errors import RunCancelled, TrainingDataError  # stdlib only
 from workers.storage.base import ChecksumMismatch, ObjectExists, ObjectNotFound
 from workers.storage.keys import run_model_key
-from workers.tasks.base import ContextTask
+from workers.tasks.base import ContextTask, Heartbeat
 from workers.tasks.datasets import artifact_store, is_transient
 
 logger = logging.getLogger(__name__)
@@ -50,33 +48,10 @@ def signing_key() -> bytes:
     return settings.MODEL_SIGNING_KEY.encode()
 
 
-class _Heartbeat:
-    """Touches the run's heartbeat every RUN_HEARTBEAT_SECONDS from a daemon thread while the task works."""
+def _heartbeat(run_id) -> Heartbeat:
+    from apps.experiments import services
 
-    def __init__(self, run_id):
-        self.run_id = run_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{run_id}", daemon=True)
-
-    def _run(self) -> None:
-        from apps.experiments import services
-
-        try:
-            while not self._stop.wait(settings.RUN_HEARTBEAT_SECONDS):
-                try:
-                    services.run_heartbeat(run_id=self.run_id)
-                except Exception:  # a missed heartbeat is not worth stopping the work for
-                    logger.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
-        finally:
-            connection.close()  # this thread's own database connection
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
+    return Heartbeat(f"run {run_id}", lambda: services.run_heartbeat(run_id=run_id), settings.RUN_HEARTBEAT_SECONDS)
 
 
 class _Reporter:
@@ -234,7 +209,7 @@ def train_run_task(self, run_id: str) -> str:
         return "skipped"
     reporter = _Reporter(run.pk)
     try:
-        with _Heartbeat(run.pk):
+        with _heartbeat(run.pk):
             return _train(run, reporter)
     except TrainingDataError as exc:
         services.run_fail(run_id=run.pk, code="bad_data", message=exc.message)

@@ -376,7 +376,7 @@ def test_the_heartbeat_thread_keeps_a_long_step_from_looking_dead(dataset, scien
     IngestionJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
     monkeypatch.setattr(task_module, "HEARTBEAT_SECONDS", 0.05)
 
-    with task_module._Heartbeat(job.pk):
+    with task_module._heartbeat(job.pk):
         deadline = timezone.now() + timedelta(seconds=10)
         while IngestionJob.objects.get(pk=job.pk).heartbeat_at == stale and timezone.now() < deadline:
             time.sleep(0.02)
