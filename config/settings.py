@@ -210,6 +210,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
     "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
+    "notifications-dispatch-due-deliveries": {"task": "notifications.dispatch_due_deliveries", "schedule": 60.0},
 }
 DATASET_JOB_STALE_MINUTES = env_int("DATASET_JOB_STALE_MINUTES", 10)
 DATASET_JOB_REQUEUE_MINUTES = env_int("DATASET_JOB_REQUEUE_MINUTES", 5)
@@ -261,6 +262,10 @@ if PRODUCTION and not MODEL_SIGNING_KEY:
     raise ImproperlyConfigured("MODEL_SIGNING_KEY must be set in production (MLPLATFORM_ENV=production)")
 if not MODEL_SIGNING_KEY:
     MODEL_SIGNING_KEY = hmac.new(SECRET_KEY.encode(), b"mlplatform model signing v1", hashlib.sha256).hexdigest()
+# --- Model registry (docs/adr/0008-model-registry.md) ---
+# How much better than the production version (on the project's primary metric, held-out test rows) a candidate
+# must be for the "beats the champion" gate; 0.0 = at least as good.
+REGISTRY_CHAMPION_MARGIN = 0.0
 
 # --- API ------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -295,6 +300,12 @@ SPECTACULAR_SETTINGS = {
         "MetricEnum": "apps.projects.choices.Metric",
         # Ingestion jobs, experiments and runs share one lifecycle (queued, running, succeeded, failed, cancelled).
         "JobStatusEnum": "apps.datasets.choices.JobStatus",
+        "WebhookDeliveryStatusEnum": "apps.notifications.choices.DeliveryStatus",
+        "NotificationEventEnum": "apps.notifications.choices.Event",
+        "StageEnum": "apps.registry.choices.Stage",
+        "StageChangeEnum": "apps.registry.api.serializers.STAGE_CHANGES",
+        "ModelVersionStatusEnum": "apps.registry.choices.VersionStatus",
+        "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",
     },
 }
 
@@ -307,6 +318,16 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD")
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mlplatform@localhost")
+
+# --- Notifications (docs/adr/0009-notifications.md) ----------------------------------------------------------------
+# The portal's address as people reach it, for links in e-mails and webhook payloads.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://localhost:8000")
+# Webhooks may call loopback and private addresses: a test/development switch only (tests deliver to a local
+# receiver). Production refuses to start with it, as with DEBUG: it would open the internal network to anyone who
+# may register a webhook.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+if PRODUCTION and WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_ADDRESSES must be off in production (MLPLATFORM_ENV=production)")
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ api_v1 = [
     path("", include("apps.audit.api.urls")),
     path("", include("apps.datasets.api.urls")),
     path("", include("apps.experiments.api.urls")),
+    path("", include("apps.registry.api.urls")),
+    path("", include("apps.notifications.api.urls")),
 ]
 
 urlpatterns = [
@@ -16,7 +18,10 @@ urlpatterns = [
     path("audit/", include("apps.audit.urls")),
     path("datasets/", include("apps.datasets.urls")),
     path("experiments/", include("apps.experiments.urls")),
+    path("models/", include("apps.registry.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("api/v1/", include(api_v1)),
+    path("api/2.0/mlflow/", include("apps.registry.api.mlflow_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -41,6 +41,12 @@ class Action(StrEnum):
     EXPERIMENT_VIEW = "experiment.view"
     EXPERIMENT_LAUNCH = "experiment.launch"
     EXPERIMENT_CANCEL = "experiment.cancel"
+    MODEL_VIEW = "model.view"
+    MODEL_REGISTER = "model.register"
+    PROMOTION_DECIDE = "promotion.decide"
+    MODEL_ROLLBACK = "model.rollback"
+    NOTIFICATION_READ_OWN = "notification.read_own"
+    WEBHOOK_MANAGE = "webhook.manage"
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,34 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.EXPERIMENT_CANCEL: Rule(
         "Cancel queued or running experiments and runs", global_roles=frozenset({A}), project_roles=frozenset({D})
+    ),
+    Action.MODEL_VIEW: Rule(
+        "See registered models, their versions, model cards, stage history and promotion requests",
+        global_roles=frozenset({C, A}),
+        project_roles=ALL_PROJECT_ROLES,
+    ),
+    Action.MODEL_REGISTER: Rule(
+        "Register models and versions from runs, edit them and their model cards, move them to staging or archive, "
+        "request promotion to production",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
+    ),
+    Action.PROMOTION_DECIDE: Rule(
+        "Approve or reject promotion requests (never one's own request or a version one trained)",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({R}),
+    ),
+    Action.MODEL_ROLLBACK: Rule(
+        "Roll a registered model back to its previous production version, with a reason",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({R}),
+    ),
+    Action.NOTIFICATION_READ_OWN: Rule(
+        "Read one's own notification inbox and mark items read", global_roles=frozenset({S, D, R, C, A})
+    ),
+    Action.WEBHOOK_MANAGE: Rule(
+        "Register, change and remove webhooks (platform-wide or for one project) and see their deliveries",
+        global_roles=frozenset({A}),
     ),
 }
 

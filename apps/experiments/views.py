@@ -173,6 +173,7 @@ class RunDetailView(LoginRequiredMixin, View):
         if run.status == RunStatus.SUCCEEDED:
             context["summary_rows"] = run_summary_rows(run)
             context["charts"] = run_charts(run)
+            context["can_register"] = can(request.user, Action.MODEL_REGISTER, run.experiment.project)
         return render(request, "experiments/run_detail.html", context)
 
 

@@ -8,11 +8,13 @@ from django import forms
 from apps.accounts.choices import ProjectRole
 from apps.projects.choices import LOWER_IS_BETTER, METRICS_BY_PROBLEM_TYPE, Metric, ProblemType, ProjectStatus
 from apps.projects.validation import (
+    FAIRNESS_LIMIT_DEFAULT,
     MSG_BUSINESS_PROBLEM_REQUIRED,
     MSG_PRIMARY_METRIC_REQUIRED,
     MSG_PRIMARY_THRESHOLD_REQUIRED,
     MSG_PROBLEM_TYPE_REQUIRED,
     MSG_TITLE_REQUIRED,
+    REQUIRED_APPROVALS_DEFAULT,
     metric_label,
 )
 
@@ -42,7 +44,18 @@ FIELDSETS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("Constraints", ["latency_budget_p99_ms", "throughput_per_second", "data_availability_notes"]),
-    ("Regulation and ethics", ["personal_data", "gdpr", "hipaa", "high_risk", "ethical_considerations"]),
+    (
+        "Regulation and ethics",
+        [
+            "personal_data",
+            "gdpr",
+            "hipaa",
+            "high_risk",
+            "ethical_considerations",
+            "fairness_max_difference",
+            "required_approvals",
+        ],
+    ),
     ("Stakeholders", ["stakeholders"]),
 ]
 
@@ -171,6 +184,21 @@ class ProblemDefinitionForm(forms.Form):
     hipaa = forms.BooleanField(label="HIPAA applies", required=False)
     high_risk = forms.BooleanField(label="High-risk use (e.g. under the EU AI Act)", required=False)
     ethical_considerations = _text("Ethical considerations", help_text="Who could be harmed, and how it is avoided.")
+    fairness_max_difference = forms.FloatField(
+        label="Fairness limit",
+        required=False,
+        initial=FAIRNESS_LIMIT_DEFAULT,
+        help_text="The largest demographic parity or equalized odds difference between groups a production model "
+        f"may show, 0–1. Empty means {FAIRNESS_LIMIT_DEFAULT}.",
+        widget=forms.NumberInput({"step": "any"}),
+    )
+    required_approvals = forms.IntegerField(
+        label="Approvals needed for production",
+        required=False,
+        initial=REQUIRED_APPROVALS_DEFAULT,
+        help_text="Reviewers who must approve a model before it goes to production (empty means 1). GDPR, HIPAA or "
+        "high-risk use raise it to at least 2.",
+    )
     stakeholders = _text("Stakeholders", help_text="Who is affected or accountable, one per line.")
 
     def clean_secondary_metrics(self) -> list[dict]:
@@ -199,6 +227,14 @@ class ProblemDefinitionForm(forms.Form):
                 )
             items.append({"metric": metric, "threshold": float(match["threshold"])})
         return items
+
+    def clean_fairness_max_difference(self) -> float:
+        value = self.cleaned_data.get("fairness_max_difference")
+        return FAIRNESS_LIMIT_DEFAULT if value is None else value
+
+    def clean_required_approvals(self) -> int:
+        value = self.cleaned_data.get("required_approvals")
+        return REQUIRED_APPROVALS_DEFAULT if value is None else value
 
     def fieldsets(self):
         return [(legend, [self[name] for name in names]) for legend, names in FIELDSETS]

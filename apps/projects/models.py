@@ -6,6 +6,7 @@ from django.db import models
 
 from apps.core.models import BaseModel
 from apps.projects.choices import LOWER_IS_BETTER, Metric, ProblemType, ProjectStatus
+from apps.projects.validation import FAIRNESS_LIMIT_DEFAULT, REQUIRED_APPROVALS_DEFAULT
 
 _NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
 
@@ -92,6 +93,15 @@ class ProblemDefinition(BaseModel):
     hipaa = models.BooleanField(default=False)
     high_risk = models.BooleanField(default=False, help_text="High-risk use, e.g. under the EU AI Act.")
     ethical_considerations = models.TextField(blank=True)
+    # What the model registry's gates and approvals hold a model of this project to (docs/adr/0008-model-registry.md).
+    fairness_max_difference = models.FloatField(
+        default=FAIRNESS_LIMIT_DEFAULT,
+        help_text="The largest demographic parity or equalized odds difference a production model may show.",
+    )
+    required_approvals = models.PositiveSmallIntegerField(
+        default=REQUIRED_APPROVALS_DEFAULT,
+        help_text="Reviewer approvals a promotion to production needs (regulatory flags raise it to 2).",
+    )
     stakeholders = models.TextField(blank=True, help_text="Who is affected or accountable, one per line.")
 
     def __str__(self) -> str:

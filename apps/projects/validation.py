@@ -46,6 +46,8 @@ DEFINITION_FIELDS: tuple[str, ...] = (
     "hipaa",
     "high_risk",
     "ethical_considerations",
+    "fairness_max_difference",
+    "required_approvals",
     "stakeholders",
 )
 PAYLOAD_FIELDS: tuple[str, ...] = ("title", *DEFINITION_FIELDS)
@@ -128,6 +130,11 @@ MSG_PROBLEM_TYPE_REQUIRED = "Choose the problem type."
 MSG_PRIMARY_METRIC_REQUIRED = "Choose the primary success metric."
 MSG_PRIMARY_THRESHOLD_REQUIRED = "Enter the threshold the primary metric must reach, for example 0.8."
 MSG_PERSONAL_DATA = "GDPR and HIPAA only apply to personal data: tick “Personal data” as well."
+FAIRNESS_LIMIT_DEFAULT = 0.1
+REQUIRED_APPROVALS_DEFAULT = 1
+MAX_REQUIRED_APPROVALS = 10
+MSG_FAIRNESS_LIMIT = "Enter the fairness limit as a difference between 0 and 1, for example 0.1."
+MSG_REQUIRED_APPROVALS = f"Enter the number of approvals as a whole number from 1 to {MAX_REQUIRED_APPROVALS}."
 MSG_CURRENCY = "Enter the currency as a three-letter code in capitals, for example EUR."
 
 
@@ -269,6 +276,15 @@ def definition_errors(data: dict[str, Any]) -> dict[str, list[str]]:
     # Regulation and ethics
     if (data.get("gdpr") or data.get("hipaa")) and not data.get("personal_data"):
         add("personal_data", MSG_PERSONAL_DATA)
+    # The registry's limits (absent: the model defaults apply).
+    fairness_limit = data.get("fairness_max_difference")
+    if fairness_limit is not None and (not _is_number(fairness_limit) or not 0 <= fairness_limit <= 1):
+        add("fairness_max_difference", MSG_FAIRNESS_LIMIT)
+    approvals = data.get("required_approvals")
+    if approvals is not None and (
+        not isinstance(approvals, int) or isinstance(approvals, bool) or not 1 <= approvals <= MAX_REQUIRED_APPROVALS
+    ):
+        add("required_approvals", MSG_REQUIRED_APPROVALS)
 
     return errors
 

@@ -10,6 +10,7 @@ from django.views import View
 from apps.accounts.permissions import Action, can, require
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
+from apps.experiments.selectors import experiment_list
 from apps.projects.choices import METRICS_BY_PROBLEM_TYPE, ProjectStatus
 from apps.projects.forms import (
     ProblemDefinitionForm,
@@ -39,8 +40,10 @@ from apps.projects.services import (
     project_update_definition,
 )
 from apps.projects.validation import DEFINITION_FIELDS, definition_errors
+from apps.registry.selectors import production_versions
 
 INVALID = 400
+RECENT_EXPERIMENTS = 5
 
 
 def _audit_trail_url(request, project) -> str | None:
@@ -71,6 +74,8 @@ def _detail_context(request, project, **forms) -> dict:
         "return_form": forms.get("return_form") or ReasonForm(prefix="return"),
         "retire_form": forms.get("retire_form") or ReasonForm(prefix="retire"),
         "member_form": forms.get("member_form") or ProjectMemberForm(prefix="member"),
+        "recent_experiments": list(experiment_list(actor=request.user, project=project)[:RECENT_EXPERIMENTS]),
+        "production_versions": production_versions(project=project),
     }
 
 

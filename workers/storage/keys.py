@@ -5,6 +5,7 @@ Layout:
     projects/<project uuid>/datasets/<dataset uuid>/v<n>/original<ext>   the bytes the user gave, as given
     projects/<project uuid>/datasets/<dataset uuid>/v<n>/data.parquet    the normalised copy
     projects/<project uuid>/experiments/<experiment uuid>/runs/<run uuid>/model.joblib   a trained run's pipeline
+    projects/<project uuid>/models/<registered model uuid>/v<n>/model.joblib   a registered version's own copy
 """
 
 import re
@@ -63,3 +64,10 @@ def run_model_key(*, project_id, experiment_id, run_id) -> str:
     return validate_key(
         f"projects/{_uuid(project_id)}/experiments/{_uuid(experiment_id)}/runs/{_uuid(run_id)}/model.joblib"
     )
+
+
+def model_version_key(*, project_id, model_id, version: int) -> str:
+    """The registry's copy of a version's artifact: written once (conditionally), never replaced."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UnsafeKey(f"version must be a positive integer, got {version!r}")
+    return validate_key(f"projects/{_uuid(project_id)}/models/{_uuid(model_id)}/v{version}/model.joblib")

@@ -36,3 +36,13 @@ def sweep_stale_runs() -> dict:
         requeue_after_minutes=settings.RUN_REQUEUE_MINUTES,
         give_up_after_hours=settings.RUN_GIVE_UP_HOURS,
     )
+
+
+@shared_task(
+    name="notifications.dispatch_due_deliveries", base=ContextTask, acks_late=True, soft_time_limit=50, time_limit=60
+)
+def dispatch_due_webhook_deliveries() -> int:
+    """Send webhook deliveries whose retry is due, or whose dispatch or worker was lost, to the worker."""
+    from apps.notifications.services import webhook_deliveries_dispatch_due
+
+    return webhook_deliveries_dispatch_due()

@@ -91,6 +91,16 @@ class ProblemDefinitionInputSerializer(serializers.Serializer):
     hipaa = serializers.BooleanField(required=False)
     high_risk = serializers.BooleanField(required=False)
     ethical_considerations = _text()
+    fairness_max_difference = serializers.FloatField(
+        required=False,
+        help_text="The largest demographic parity or equalized odds difference a production model may show, 0..1 "
+        "(default 0.1).",
+    )
+    required_approvals = serializers.IntegerField(
+        required=False,
+        help_text="Reviewer approvals a promotion to production needs, 1..10 (default 1; GDPR, HIPAA or high-risk "
+        "use raise it to at least 2).",
+    )
     stakeholders = _text(help_text="Who is affected or accountable, one per line.")
 
 

@@ -40,6 +40,12 @@ GLOBAL = {
     Action.EXPERIMENT_VIEW: {C, A},
     Action.EXPERIMENT_LAUNCH: {A},
     Action.EXPERIMENT_CANCEL: {A},
+    Action.MODEL_VIEW: {C, A},
+    Action.MODEL_REGISTER: {A},
+    Action.PROMOTION_DECIDE: {A},
+    Action.MODEL_ROLLBACK: {A},
+    Action.NOTIFICATION_READ_OWN: {S, D, R, C, A},
+    Action.WEBHOOK_MANAGE: {A},
 }
 # Granted by the membership role in the project the action is about.
 AS_MEMBER = {
@@ -65,6 +71,12 @@ AS_MEMBER = {
     Action.EXPERIMENT_VIEW: {S, D, R, C},
     Action.EXPERIMENT_LAUNCH: {D},
     Action.EXPERIMENT_CANCEL: {D},
+    Action.MODEL_VIEW: {S, D, R, C},
+    Action.MODEL_REGISTER: {D},
+    Action.PROMOTION_DECIDE: {R},
+    Action.MODEL_ROLLBACK: {R},
+    Action.NOTIFICATION_READ_OWN: set(),
+    Action.WEBHOOK_MANAGE: set(),
 }
 
 

@@ -40,7 +40,8 @@ def test_navigation_shows_users_only_to_admins(db):
         "projects",
         "datasets",
         "experiments",
+        "models",
         "audit",
         "users",
     ]
-    assert [a["key"] for a in areas_for(UserFactory(role=Role.STAKEHOLDER))] == ["projects", "datasets"]
+    assert [a["key"] for a in areas_for(UserFactory(role=Role.STAKEHOLDER))] == ["projects", "datasets", "models"]

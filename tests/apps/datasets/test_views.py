@@ -430,7 +430,7 @@ def test_failed_job_shows_the_error_code_and_message(client, scientist, dataset)
         "<strong>The ingestion failed</strong> (<code>ragged_rows</code>): Row 3 has 4 fields; the header has 3."
         in html
     )
-    assert "hx-trigger" not in html
+    assert 'hx-trigger="every 1s"' not in html  # a finished job does not poll
 
 
 def test_cancel_stops_a_queued_job_and_answers_htmx_with_the_partial(client, scientist, dataset):

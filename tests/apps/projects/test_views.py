@@ -199,7 +199,8 @@ def test_detail_shows_definition_roi_history_members_and_placeholders(logged_in,
     assert "Meets the target of 12 months." in html
     for heading in ("Experiments", "Models", "Deployments"):
         assert f'<h2 id="{heading.lower()}-heading">{heading}</h2>' in html
-    assert html.count("None yet.") == 3
+    assert html.count("None yet.") == 2  # experiments and deployments
+    assert '<p class="muted" id="production-versions">No model in production yet.</p>' in html
     assert f"<td>{project.created_by.username}</td>" in html
     assert "Submit for review" in html and "Edit the definition" in html
 

@@ -1,0 +1,17 @@
+from django.db import models
+
+
+class Event(models.TextChoices):
+    """The events the platform notifies about. Webhooks subscribe to these names (none = all of them)."""
+
+    REGISTRY_VERSION_CREATED = "registry.version_created", "A model version was registered"
+    REGISTRY_STAGE_CHANGED = "registry.stage_changed", "A model version changed stage"
+    REGISTRY_REQUEST_OPENED = "registry.request_opened", "A promotion request was opened"
+    REGISTRY_REQUEST_DECIDED = "registry.request_decided", "A promotion request was approved or rejected"
+    MONITORING_ALERT_RAISED = "monitoring.alert_raised", "A monitoring alert was raised"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
