@@ -1,0 +1,80 @@
+"""Prometheus text exposition, written by hand: requests, errors and a latency histogram per model version."""
+
+from collections import defaultdict
+
+# Seconds. Fine-grained under 10 ms, where a single-row prediction should land.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Histogram:
+    __slots__ = ("count", "counts", "total")
+
+    def __init__(self):
+        self.counts = [0] * len(LATENCY_BUCKETS)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, seconds: float) -> None:
+        for index, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.counts[index] += 1
+                break
+        self.total += seconds
+        self.count += 1
+
+
+class Metrics:
+    def __init__(self):
+        self.requests: dict[tuple[str, str], int] = defaultdict(int)
+        self.errors: dict[tuple[str, str], int] = defaultdict(int)
+        self.latency: dict[tuple[str, str], _Histogram] = defaultdict(_Histogram)
+        self.unrouted_errors = 0  # refused before a model version was chosen (unknown model, bad route)
+
+    def record(self, ref: tuple[str, str], seconds: float, *, error: bool) -> None:
+        self.requests[ref] += 1
+        if error:
+            self.errors[ref] += 1
+        self.latency[ref].observe(seconds)
+
+    def render(self, *, dropped_log_records: int) -> str:
+        lines = [
+            "# HELP mlp_serving_requests_total Prediction and explanation requests per model version.",
+            "# TYPE mlp_serving_requests_total counter",
+        ]
+        lines += [
+            f"mlp_serving_requests_total{{{_labels(ref)}}} {count}" for ref, count in sorted(self.requests.items())
+        ]
+        lines += [
+            "# HELP mlp_serving_errors_total Requests per model version answered with an error status.",
+            "# TYPE mlp_serving_errors_total counter",
+        ]
+        lines += [f"mlp_serving_errors_total{{{_labels(ref)}}} {count}" for ref, count in sorted(self.errors.items())]
+        lines += [
+            "# HELP mlp_serving_request_duration_seconds Time from the request's arrival to its answer.",
+            "# TYPE mlp_serving_request_duration_seconds histogram",
+        ]
+        for ref, histogram in sorted(self.latency.items()):
+            labels, cumulative = _labels(ref), 0
+            for bound, count in zip(LATENCY_BUCKETS, histogram.counts, strict=True):
+                cumulative += count
+                lines.append(f'mlp_serving_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
+            lines.append(f'mlp_serving_request_duration_seconds_bucket{{{labels},le="+Inf"}} {histogram.count}')
+            lines.append(f"mlp_serving_request_duration_seconds_sum{{{labels}}} {histogram.total!r}")
+            lines.append(f"mlp_serving_request_duration_seconds_count{{{labels}}} {histogram.count}")
+        lines += [
+            "# HELP mlp_serving_unrouted_errors_total Requests refused before a model version was chosen.",
+            "# TYPE mlp_serving_unrouted_errors_total counter",
+            f"mlp_serving_unrouted_errors_total {self.unrouted_errors}",
+            "# HELP mlp_serving_prediction_log_dropped_total Prediction log records dropped on a full queue.",
+            "# TYPE mlp_serving_prediction_log_dropped_total counter",
+            f"mlp_serving_prediction_log_dropped_total {dropped_log_records}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _labels(ref: tuple[str, str]) -> str:
+    return f'model="{_escape(ref[0])}",version="{_escape(ref[1])}"'
