@@ -7,41 +7,21 @@ the rule names (compliance officers, admins). Something not visible does not exi
 from typing import Any
 from urllib.parse import quote
 
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 
-from apps.accounts.models import Membership
-from apps.accounts.permissions import POLICY, Action, can, global_role
+from apps.accounts.permissions import Action, can
 from apps.core.crypto import decrypt_text
 from apps.datasets.models import DataConnection, Dataset, DatasetVersion, IngestionJob
 from apps.projects.models import Project
+from apps.projects.selectors import project_ids_granting, row_by_pk
 
 MARK_KINDS = ("personal", "sensitive", "excluded")
 
 
-def _by_pk(queryset, pk):
-    """The row with this primary key, or None (also for something that is not a UUID)."""
-    try:
-        return queryset.filter(pk=pk).first()
-    except (ValueError, TypeError, ValidationError):
-        return None
-
-
-def _visible_project_ids(*, actor, action: Action):
-    """None = every project; else a subquery of the project ids the actor's memberships grant `action` in."""
-    rule = POLICY[action]
-    role = global_role(actor)
-    if role is None:
-        return Project.objects.none().values("pk")
-    if role in rule.global_roles:
-        return None
-    return Membership.objects.filter(user=actor, role__in=rule.project_roles).values("project_id")
-
-
 def dataset_visible_queryset(*, actor) -> QuerySet[Dataset]:
     datasets = Dataset.objects.select_related("project", "created_by")
-    project_ids = _visible_project_ids(actor=actor, action=Action.DATASET_VIEW)
+    project_ids = project_ids_granting(actor=actor, action=Action.DATASET_VIEW)
     return datasets if project_ids is None else datasets.filter(project_id__in=project_ids)
 
 
@@ -68,7 +48,7 @@ def dataset_get(*, actor, pk, project: Project | None = None) -> Dataset:
     datasets = dataset_visible_queryset(actor=actor)
     if project is not None:
         datasets = datasets.filter(project=project)
-    dataset = _by_pk(datasets, pk)
+    dataset = row_by_pk(datasets, pk)
     if dataset is None:
         raise Http404("No such dataset.")
     return dataset
@@ -76,7 +56,7 @@ def dataset_get(*, actor, pk, project: Project | None = None) -> Dataset:
 
 def project_list_for_dataset_ingest(*, actor) -> list[Project]:
     """The projects in which `actor` may create datasets and ingest versions (for a project select)."""
-    project_ids = _visible_project_ids(actor=actor, action=Action.DATASET_INGEST)
+    project_ids = project_ids_granting(actor=actor, action=Action.DATASET_INGEST)
     projects = Project.objects.exclude(status="retired").order_by("name")
     if project_ids is not None:
         projects = projects.filter(pk__in=project_ids)
@@ -109,7 +89,7 @@ def dataset_version_latest(*, dataset: Dataset) -> DatasetVersion | None:
 
 def ingestion_job_visible_queryset(*, actor) -> QuerySet[IngestionJob]:
     jobs = IngestionJob.objects.select_related("dataset", "project", "version", "created_by", "connection")
-    project_ids = _visible_project_ids(actor=actor, action=Action.DATASET_VIEW)
+    project_ids = project_ids_granting(actor=actor, action=Action.DATASET_VIEW)
     return jobs if project_ids is None else jobs.filter(project_id__in=project_ids)
 
 
@@ -127,7 +107,7 @@ def ingestion_job_get(*, actor, pk, project: Project | None = None) -> Ingestion
     jobs = ingestion_job_visible_queryset(actor=actor)
     if project is not None:
         jobs = jobs.filter(project=project)
-    job = _by_pk(jobs, pk)
+    job = row_by_pk(jobs, pk)
     if job is None:
         raise Http404("No such ingestion job.")
     return job
@@ -186,7 +166,7 @@ def connection_list(*, actor, project: Project) -> QuerySet[DataConnection]:
 
 
 def connection_get(*, actor, project: Project, pk) -> DataConnection:
-    connection = _by_pk(connection_list(actor=actor, project=project), pk)
+    connection = row_by_pk(connection_list(actor=actor, project=project), pk)
     if connection is None:
         raise Http404("No such connection.")
     return connection

@@ -9,18 +9,17 @@ import math
 import uuid
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
-from apps.accounts.models import Membership
-from apps.accounts.permissions import POLICY, Action, global_role
+from apps.accounts.permissions import Action
 from apps.core.exceptions import ApplicationError
 from apps.datasets.choices import ValidationStatus
 from apps.datasets.models import DatasetVersion
 from apps.experiments.choices import RunStatus
 from apps.experiments.models import Experiment, Run, RunLogLine
 from apps.projects.models import Project
+from apps.projects.selectors import project_ids_granting, row_by_pk
 from workers.ml.evaluation.targets import ProjectTargets  # stdlib only
 from workers.ml.training.spec import LOWER_IS_BETTER  # stdlib only
 
@@ -28,7 +27,7 @@ MIN_COMPARED_RUNS = 2
 MAX_COMPARED_RUNS = 6
 MAX_LOG_LINES = 1000
 # The evaluation sections compared side by side (workers.ml.evaluation: {"validation": {metric: value}, ...}).
-COMPARED_SECTIONS = ("validation", "test", "train")
+COMPARED_SECTIONS = ("validation", "test")
 
 
 def _uuid_text(value) -> str:
@@ -39,28 +38,9 @@ def _uuid_text(value) -> str:
         return ""
 
 
-def _by_pk(queryset, pk):
-    """The row with this primary key, or None (also for something that is not a UUID)."""
-    try:
-        return queryset.filter(pk=pk).first()
-    except (ValueError, TypeError, ValidationError):
-        return None
-
-
-def _visible_project_ids(*, actor):
-    """None = every project; else a subquery of the project ids the actor may see experiments in."""
-    rule = POLICY[Action.EXPERIMENT_VIEW]
-    role = global_role(actor)
-    if role is None:
-        return Project.objects.none().values("pk")
-    if role in rule.global_roles:
-        return None
-    return Membership.objects.filter(user=actor, role__in=rule.project_roles).values("project_id")
-
-
 def experiment_visible_queryset(*, actor) -> QuerySet[Experiment]:
     experiments = Experiment.objects.select_related("project", "dataset_version__dataset", "created_by")
-    project_ids = _visible_project_ids(actor=actor)
+    project_ids = project_ids_granting(actor=actor, action=Action.EXPERIMENT_VIEW)
     return experiments if project_ids is None else experiments.filter(project_id__in=project_ids)
 
 
@@ -68,7 +48,7 @@ def run_visible_queryset(*, actor) -> QuerySet[Run]:
     runs = Run.objects.select_related(
         "experiment__project", "experiment__dataset_version__dataset", "experiment__created_by"
     )
-    project_ids = _visible_project_ids(actor=actor)
+    project_ids = project_ids_granting(actor=actor, action=Action.EXPERIMENT_VIEW)
     return runs if project_ids is None else runs.filter(experiment__project_id__in=project_ids)
 
 
@@ -90,7 +70,7 @@ def experiment_get(*, actor, pk, project: Project | None = None) -> Experiment:
     )
     if project is not None:
         experiments = experiments.filter(project=project)
-    experiment = _by_pk(experiments, pk)
+    experiment = row_by_pk(experiments, pk)
     if experiment is None:
         raise Http404("No such experiment.")
     return experiment
@@ -111,7 +91,7 @@ def run_get(*, actor, pk, project: Project | None = None) -> Run:
     runs = run_visible_queryset(actor=actor)
     if project is not None:
         runs = runs.filter(experiment__project=project)
-    run = _by_pk(runs, pk)
+    run = row_by_pk(runs, pk)
     if run is None:
         raise Http404("No such run.")
     return run

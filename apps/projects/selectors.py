@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -10,6 +11,26 @@ from apps.accounts.permissions import POLICY, Action, can, global_role
 from apps.audit.models import AuditEvent
 from apps.projects.lifecycle import TRANSITIONS, Transition, separation_of_duties_violation
 from apps.projects.models import Project
+
+
+def project_ids_granting(*, actor, action: Action):
+    """The projects where `actor` may do `action`: None for every project (a global role grants it), else a subquery
+    of the project ids the actor's memberships grant it in. Other apps filter their rows with it."""
+    rule = POLICY[action]
+    role = global_role(actor)
+    if role is None:
+        return Project.objects.none().values("pk")
+    if role in rule.global_roles:
+        return None
+    return Membership.objects.filter(user=actor, role__in=rule.project_roles).values("project_id")
+
+
+def row_by_pk(queryset, pk):
+    """The row with this primary key, or None (also for something that is not a UUID)."""
+    try:
+        return queryset.filter(pk=pk).first()
+    except (ValueError, TypeError, ValidationError):
+        return None
 
 
 def project_visible_queryset(*, actor) -> QuerySet[Project]:

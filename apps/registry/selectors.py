@@ -1,35 +1,21 @@
 """Reading the registry. Visibility lives here: who sees a registered model follows Action.MODEL_VIEW (members of
 its project, compliance officers and admins platform-wide); anything else does not exist for the reader (404)."""
 
-from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from apps.accounts.models import Membership
-from apps.accounts.permissions import POLICY, Action, global_role
+from apps.accounts.permissions import Action
 from apps.projects.models import Project
+from apps.projects.selectors import project_ids_granting, row_by_pk
 from apps.registry.choices import RequestStatus, Stage
 from apps.registry.models import Approval, ModelVersion, PromotionRequest, RegisteredModel, StageTransition
 from apps.registry.services import decision_refusal, evaluate_version_gates
 
 
-def _by_pk(queryset, pk):
-    try:
-        return queryset.filter(pk=pk).first()
-    except (ValueError, TypeError, ValidationError):
-        return None
-
-
 def visible_project_ids(*, actor):
     """None = every project; else a subquery of the ids of the projects whose models the actor may see."""
-    rule = POLICY[Action.MODEL_VIEW]
-    role = global_role(actor)
-    if role is None:
-        return Project.objects.none().values("pk")
-    if role in rule.global_roles:
-        return None
-    return Membership.objects.filter(user=actor, role__in=rule.project_roles).values("project_id")
+    return project_ids_granting(actor=actor, action=Action.MODEL_VIEW)
 
 
 def _visible(queryset, *, actor, project_field: str):
@@ -57,7 +43,7 @@ def registered_model_list(*, actor, project: Project | None = None) -> QuerySet[
 
 def registered_model_get(*, actor, pk, project: Project | None = None) -> RegisteredModel:
     models = registered_model_list(actor=actor, project=project)
-    model = _by_pk(models, pk)
+    model = row_by_pk(models, pk)
     if model is None:
         raise Http404("No such model.")
     return model
@@ -80,7 +66,7 @@ def model_version_get(*, actor, pk, registered_model: RegisteredModel | None = N
         Prefetch("promotion_requests", queryset=PromotionRequest.objects.select_related("requester")),
         Prefetch("transitions", queryset=StageTransition.objects.select_related("actor", "promotion_request")),
     )
-    version = _by_pk(versions, pk)
+    version = row_by_pk(versions, pk)
     if version is None:
         raise Http404("No such model version.")
     return version
@@ -144,7 +130,7 @@ def promotion_request_get(*, actor, pk, project: Project | None = None) -> Promo
     requests = promotion_request_list(actor=actor, project=project).prefetch_related(
         Prefetch("approvals", queryset=Approval.objects.select_related("reviewer").order_by("created_at"))
     )
-    request = _by_pk(requests, pk)
+    request = row_by_pk(requests, pk)
     if request is None:
         raise Http404("No such promotion request.")
     return request
