@@ -8,7 +8,10 @@ Start it with `uvicorn workers.serving.app:app`; the configuration comes from th
     POST /v2/models/<name>[/versions/<v>]/explain               SHAP contributions per row, same body as infer
     GET  /ping, /health; POST /invocations                      MLflow scoring server (the default version)
     GET  /metrics                                               Prometheus text
-Without /versions/<v>, a model name means the version of that name listed last in the deployment file.
+    POST /admin/reload                                          re-read the deployment file (loopback + token)
+Requests that name no version of the endpoint's model (V2 infer without /versions/<v>, MLflow /invocations) are
+routed by the deployment's traffic policy (workers.serving.routing), and copied to its shadow version if it has one;
+for another model, a name without a version means the version of that name listed last in the deployment file.
 
 Every prediction answer carries one prediction id per row (in the body and, comma-separated, in the
 X-Prediction-Id header) and the answering version (body and X-Model-Name / X-Model-Version). Predictions run on the
@@ -17,17 +20,27 @@ thread. Logging is an append to an in-memory queue (workers.serving.prediction_l
 """
 
 import asyncio
+import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from workers.serving.config import Limits, Settings, settings_from_env
+from workers.serving.config import (
+    ConfigError,
+    Limits,
+    Settings,
+    check_traffic_ready,
+    load_deployment,
+    settings_from_env,
+)
 from workers.serving.metrics import Metrics
 from workers.serving.prediction_log import JsonLinesSink, PredictionLogger
 from workers.serving.protocols import mlflow_columns, mlflow_error, v2_columns, v2_datatype, v2_error
-from workers.serving.registry import LoadedVersion, ModelRegistry
+from workers.serving.registry import LoadedVersion, ModelRegistry, Predictions
+from workers.serving.routing import SHADOW, Choice, NoReadyVersion, Router, ShadowRunner
 from workers.serving.validation import InputError
 
 SERVER_NAME = "mlplatform-serving"
@@ -35,6 +48,7 @@ SERVER_VERSION = "1"
 MAX_EXPLAIN_ROWS = 100
 V2_DATATYPE_OF_DTYPE = {"int64": "INT64", "float64": "FP64", "bool": "BOOL"}
 JSON = b"application/json"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 
 
 @dataclass
@@ -57,11 +71,25 @@ class HttpError(Exception):
 
 
 class ServingApp:
-    def __init__(self, *, registry: ModelRegistry, logger: PredictionLogger, limits: Limits):
+    def __init__(
+        self,
+        *,
+        registry: ModelRegistry,
+        logger: PredictionLogger,
+        limits: Limits,
+        router: Router,
+        config_path: Path | None = None,
+        admin_token: str = "",
+    ):
         self.registry = registry
         self.logger = logger
         self.limits = limits
+        self.router = router
+        self.config_path = config_path
+        self.admin_token = admin_token
         self.metrics = Metrics()
+        self.shadows = ShadowRunner()
+        self._reload_lock = asyncio.Lock()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -84,6 +112,7 @@ class ServingApp:
                 self.logger.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.shadows.wait()  # their records go into the log before it closes
                 await self.logger.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -131,6 +160,35 @@ class ServingApp:
             raise HttpError(503, f"Model {name!r} is not ready: {self.registry.failure(name, version)}")
         return loaded
 
+    def _routed(self, name: str, version: str | None) -> bool:
+        return version is None and name == self.router.traffic.model
+
+    def _route(self, scope, columns: dict[str, list[Any]]) -> Choice:
+        try:
+            return self.router.choose(self._sticky_value(scope, columns))
+        except NoReadyVersion as exc:
+            raise HttpError(503, str(exc)) from None
+
+    def _sticky_value(self, scope, columns: dict[str, list[Any]]) -> str | None:
+        """The A/B key: the header of that name, else the column's value in the first row (one version answers a
+        whole batch). Without it the request is split at random."""
+        key = self.router.traffic.sticky_key
+        if not key:
+            return None
+        header = key.lower().encode()
+        for name, value in scope["headers"]:
+            if name == header:
+                return value.decode("latin-1")
+        values = columns.get(key)
+        return json.dumps(values[0]) if values else None
+
+    def _not_ready_routes(self) -> list[dict[str, Any]]:
+        return [
+            {"version": state.version, "variant": state.variant, "role": state.role, "reason": state.reason}
+            for state in self.router.states()
+            if not state.ready
+        ]
+
     # --- server endpoints ----------------------------------------------------------------------------------------
 
     async def _server_metadata(self, scope, receive) -> Response:
@@ -140,17 +198,27 @@ class ServingApp:
         return json_response(200, {"live": True})
 
     async def _ready(self, scope, receive) -> Response:
-        ready = self.registry.ready
+        # Ready: the traffic policy has a loaded version to send requests to. Routed versions that are not ready
+        # (their traffic goes to the others) are listed.
+        ready = self.router.ready
+        payload: dict[str, Any] = {"ready": ready}
+        if not_ready := self._not_ready_routes():
+            payload["not_ready_routes"] = not_ready
         # The protocol: 200 means ready, a 4xx status means not.
-        return json_response(200 if ready else 400, {"ready": ready})
+        return json_response(200 if ready else 400, payload)
 
     async def _ping(self, scope, receive) -> Response:
         # MLflow answers 200 with a newline once the model is loaded, 404 before.
-        status = 200 if self.registry.ready else 404
+        status = 200 if self.router.ready else 404
         return Response(status, b"\n", [(b"content-type", b"application/json")])
 
     async def _metrics(self, scope, receive) -> Response:
-        text = self.metrics.render(dropped_log_records=self.logger.dropped)
+        text = self.metrics.render(
+            dropped_log_records=self.logger.dropped,
+            model=self.router.traffic.model,
+            routes=self.router.states(),
+            dropped_shadow_copies=self.shadows.dropped,
+        )
         return Response(200, text.encode(), [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")])
 
     # --- model endpoints -----------------------------------------------------------------------------------------
@@ -176,21 +244,29 @@ class ServingApp:
         return json_response(200, payload)
 
     async def _model_ready(self, scope, receive, name: str, version: str | None) -> Response:
+        if self._routed(name, version):
+            ready = self.router.ready
+            payload: dict[str, Any] = {"name": name, "ready": ready}
+            if not_ready := self._not_ready_routes():
+                payload["not_ready_routes"] = not_ready
+            return json_response(200 if ready else 400, payload)
         loaded = self.registry.get(name, version)
-        payload: dict[str, Any] = {"name": name, "ready": loaded is not None}
+        payload = {"name": name, "ready": loaded is not None}
         if loaded is None:
             payload["reason"] = self.registry.failure(name, version)
         return json_response(200 if loaded else 400, payload)
 
     async def _infer(self, scope, receive, name: str, version: str | None) -> Response:
-        loaded = self._serving(name, version)
-        ref = loaded.spec.ref
+        choice = None if self._routed(name, version) else Choice(self._serving(name, version), variant=None)
         try:
             body = await self._json_body(scope, receive)
             columns = v2_columns(body)
-            predictions, ids = self._predict(loaded, columns, time.perf_counter())
+            choice = choice or self._route(scope, columns)
+            predictions, ids = self._predict(choice, columns, time.perf_counter())
         except (HttpError, InputError) as exc:
-            return json_response(exc.status, v2_error(str(exc)), ref=ref)
+            return json_response(exc.status, v2_error(str(exc)), ref=choice and choice.loaded.spec.ref)
+        loaded = choice.loaded
+        ref = loaded.spec.ref
         outputs = [
             {
                 "name": "predict",
@@ -239,43 +315,117 @@ class ServingApp:
         return json_response(200, payload, headers=_answer_headers(loaded, []), ref=ref)
 
     async def _invocations(self, scope, receive) -> Response:
-        loaded = self.registry.default()
-        if loaded is None:
-            raise HttpError(503, f"The model is not ready: {self.registry.failure(*self.registry.default_ref)}")
-        ref = loaded.spec.ref
+        choice = None
         try:
             body = await self._json_body(scope, receive)
-            predictions, ids = self._predict(loaded, mlflow_columns(body), time.perf_counter())
+            columns = mlflow_columns(body)
+            choice = self._route(scope, columns)
+            predictions, ids = self._predict(choice, columns, time.perf_counter())
         except (HttpError, InputError) as exc:
-            return json_response(exc.status, mlflow_error(str(exc)), ref=ref)
+            return json_response(exc.status, mlflow_error(str(exc)), ref=choice and choice.loaded.spec.ref)
+        loaded = choice.loaded
+        ref = loaded.spec.ref
         payload = {"predictions": predictions.labels, "prediction_ids": ids, "model_version": loaded.spec.version}
         return json_response(200, payload, headers=_answer_headers(loaded, ids), ref=ref)
 
+    # --- administration ------------------------------------------------------------------------------------------
+
+    def _check_admin(self, scope) -> None:
+        if not self.admin_token:
+            raise HttpError(403, "Admin endpoints are disabled: SERVING_ADMIN_TOKEN is not set.")
+        client = scope.get("client") or ("", 0)
+        if client[0] not in LOOPBACK_HOSTS:
+            raise HttpError(403, "Admin endpoints answer loopback clients only.")
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if not hmac.compare_digest(given, f"Bearer {self.admin_token}".encode()):
+            raise HttpError(401, "Authorization: the admin token is missing or wrong.")
+
+    async def _admin_reload(self, scope, receive) -> Response:
+        """Re-read the deployment file: new versions are loaded and verified (in a thread, requests keep being
+        answered) before the registry swaps its table, then the new traffic policy replaces the old at once.
+        A bad file changes nothing (400). A policy that routes to a version that did not load answers 409 naming
+        the route: the versions and policy are applied, but that version gets no traffic (see routing)."""
+        self._check_admin(scope)
+        if self.config_path is None:
+            raise HttpError(409, "SERVING_CONFIG: this server was not started from a deployment file.")
+        async with self._reload_lock:
+            try:
+                deployment = await asyncio.to_thread(load_deployment, self.config_path)
+            except ConfigError as exc:
+                raise HttpError(400, str(exc)) from None
+            failures = await asyncio.to_thread(self.registry.reload, deployment)
+            self.router = Router(deployment.traffic, self.registry, rng=self.router.rng)
+        payload: dict[str, Any] = {
+            "failures": [{"name": ref[0], "version": ref[1], "reason": why} for ref, why in failures.items()],
+            "routes": [asdict(state) for state in self.router.states()],
+        }
+        ready = {spec.ref for spec in deployment.versions if self.registry.get(*spec.ref) is not None}
+        try:
+            check_traffic_ready(deployment.traffic, ready=ready, failures=failures)
+        except ConfigError as exc:
+            return json_response(409, {"error": str(exc), **payload})
+        return json_response(200, payload)
+
     # --- shared steps --------------------------------------------------------------------------------------------
 
-    def _predict(self, loaded: LoadedVersion, columns: dict[str, list[Any]], started: float):
+    def _predict(self, choice: Choice, columns: dict[str, list[Any]], started: float):
+        loaded = choice.loaded
         frame = loaded.validator.frame(columns)
-        predictions = loaded.predict(frame)
+        predictions = loaded.predict(frame, columns)
         ids = [uuid.uuid4().hex for _ in range(len(frame))]
-        latency_ms = (time.perf_counter() - started) * 1000
+        self._log(choice, columns, predictions, ids, latency_ms=(time.perf_counter() - started) * 1000)
+        if choice.variant is not None:  # routed traffic (not a request for one named version) is copied
+            self._copy_to_shadow(columns, ids)
+        return predictions, ids
+
+    def _log(
+        self,
+        choice: Choice,
+        columns: dict[str, list[Any]],
+        predictions: Predictions,
+        ids: list[str],
+        *,
+        latency_ms: float,
+        shadow_of: list[str] | None = None,
+    ) -> None:
         now = time.time()
         names = list(columns)
         for row, prediction_id in enumerate(ids):
             outputs: dict[str, Any] = {"predict": predictions.labels[row]}
             if predictions.probabilities is not None:
                 outputs["predict_proba"] = predictions.probabilities[row]
-            self.logger.log(
-                {
-                    "prediction_id": prediction_id,
-                    "model": loaded.spec.name,
-                    "version": loaded.spec.version,
-                    "inputs": {name: columns[name][row] for name in names},
-                    "outputs": outputs,
-                    "latency_ms": latency_ms,
-                    "time": now,
-                }
-            )
-        return predictions, ids
+            record = {
+                "prediction_id": prediction_id,
+                "model": choice.loaded.spec.name,
+                "version": choice.loaded.spec.version,
+                "variant": choice.variant,
+                "shadow": shadow_of is not None,
+                "inputs": {name: columns[name][row] for name in names},
+                "outputs": outputs,
+                "latency_ms": latency_ms,
+                "time": now,
+            }
+            if shadow_of is not None:
+                record["shadow_of"] = shadow_of[row]
+            self.logger.log(record)
+
+    def _copy_to_shadow(self, columns: dict[str, list[Any]], live_ids: list[str]) -> None:
+        """Fire and forget: the shadow predicts in its thread; its answer is counted and logged, never returned."""
+        shadow = self.router.shadow()
+        if shadow is None:
+            return
+        loaded = shadow.loaded
+
+        def work() -> Predictions:
+            return loaded.predict(loaded.validator.frame(columns), columns)
+
+        def done(predictions: Predictions | None, seconds: float, error: Exception | None) -> None:
+            self.metrics.record(loaded.spec.ref, seconds, error=error is not None, role=SHADOW)
+            if predictions is not None:
+                ids = [uuid.uuid4().hex for _ in live_ids]
+                self._log(shadow, columns, predictions, ids, latency_ms=seconds * 1000, shadow_of=live_ids)
+
+        self.shadows.submit(work, done)
 
     async def _json_body(self, scope, receive) -> Any:
         headers = dict(scope["headers"])
@@ -323,6 +473,7 @@ ROUTES = {
     "/health": ("GET", ServingApp._ping),
     "/invocations": ("POST", ServingApp._invocations),
     "/metrics": ("GET", ServingApp._metrics),
+    "/admin/reload": ("POST", ServingApp._admin_reload),
 }
 
 
@@ -334,7 +485,14 @@ def create_app(settings: Settings | None = None) -> ServingApp:
     sink = JsonLinesSink(
         settings.log_dir, rotate_bytes=settings.log_rotate_bytes, rotate_seconds=settings.log_rotate_seconds
     )
-    return ServingApp(registry=registry, logger=PredictionLogger(sink), limits=settings.limits)
+    return ServingApp(
+        registry=registry,
+        logger=PredictionLogger(sink),
+        limits=settings.limits,
+        router=Router(settings.deployment.traffic, registry),
+        config_path=settings.config_path,
+        admin_token=settings.admin_token,
+    )
 
 
 class _FromEnvironment:

@@ -1,6 +1,11 @@
-"""Prometheus text exposition, written by hand: requests, errors and a latency histogram per model version."""
+"""Prometheus text exposition, written by hand: requests, errors and a latency histogram per model version and role
+(live: the answer returned; shadow: a copy whose answer is only logged), and where the traffic policy sends
+requests (configured and effective weight, readiness per routed version)."""
 
 from collections import defaultdict
+from collections.abc import Sequence
+
+from workers.serving.routing import LIVE, RouteState
 
 # Seconds. Fine-grained under 10 ms, where a single-row prediction should land.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -29,20 +34,29 @@ class _Histogram:
 
 class Metrics:
     def __init__(self):
-        self.requests: dict[tuple[str, str], int] = defaultdict(int)
-        self.errors: dict[tuple[str, str], int] = defaultdict(int)
-        self.latency: dict[tuple[str, str], _Histogram] = defaultdict(_Histogram)
+        # Keyed by (model, version, role).
+        self.requests: dict[tuple[str, str, str], int] = defaultdict(int)
+        self.errors: dict[tuple[str, str, str], int] = defaultdict(int)
+        self.latency: dict[tuple[str, str, str], _Histogram] = defaultdict(_Histogram)
         self.unrouted_errors = 0  # refused before a model version was chosen (unknown model, bad route)
 
-    def record(self, ref: tuple[str, str], seconds: float, *, error: bool) -> None:
-        self.requests[ref] += 1
+    def record(self, ref: tuple[str, str], seconds: float, *, error: bool, role: str = LIVE) -> None:
+        key = (*ref, role)
+        self.requests[key] += 1
         if error:
-            self.errors[ref] += 1
-        self.latency[ref].observe(seconds)
+            self.errors[key] += 1
+        self.latency[key].observe(seconds)
 
-    def render(self, *, dropped_log_records: int) -> str:
+    def render(
+        self,
+        *,
+        dropped_log_records: int,
+        model: str = "",
+        routes: Sequence[RouteState] = (),
+        dropped_shadow_copies: int = 0,
+    ) -> str:
         lines = [
-            "# HELP mlp_serving_requests_total Prediction and explanation requests per model version.",
+            "# HELP mlp_serving_requests_total Prediction and explanation requests per model version and role.",
             "# TYPE mlp_serving_requests_total counter",
         ]
         lines += [
@@ -72,9 +86,31 @@ class Metrics:
             "# HELP mlp_serving_prediction_log_dropped_total Prediction log records dropped on a full queue.",
             "# TYPE mlp_serving_prediction_log_dropped_total counter",
             f"mlp_serving_prediction_log_dropped_total {dropped_log_records}",
+            "# HELP mlp_serving_shadow_dropped_total Shadow copies dropped because the shadow fell behind.",
+            "# TYPE mlp_serving_shadow_dropped_total counter",
+            f"mlp_serving_shadow_dropped_total {dropped_shadow_copies}",
         ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + _route_lines(model, routes)) + "\n"
 
 
-def _labels(ref: tuple[str, str]) -> str:
-    return f'model="{_escape(ref[0])}",version="{_escape(ref[1])}"'
+def _route_lines(model: str, routes: Sequence[RouteState]) -> list[str]:
+    gauges = (
+        ("mlp_serving_route_weight", "Traffic weight (percent) the deployment file gives a version.", "weight"),
+        (
+            "mlp_serving_route_effective_weight",
+            "Traffic weight (percent) a version really gets: a version that is not ready gets none.",
+            "effective_weight",
+        ),
+        ("mlp_serving_route_ready", "1 when a routed version is loaded and serving, 0 when not.", "ready"),
+    )
+    lines = []
+    for name, help_text, attribute in gauges:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for route in routes:
+            labels = _labels((model, route.version, route.role)) + f',variant="{_escape(route.variant)}"'
+            lines.append(f"{name}{{{labels}}} {float(getattr(route, attribute))!r}")
+    return lines
+
+
+def _labels(key: tuple[str, str, str]) -> str:
+    return f'model="{_escape(key[0])}",version="{_escape(key[1])}",role="{_escape(key[2])}"'

@@ -1,7 +1,10 @@
 """Prediction logging off the request path: requests append to an in-memory queue, a background task drains it in
 batches into a PredictionSink.
 
-A record: {"prediction_id", "model", "version", "inputs": {column: value}, "outputs": {...}, "latency_ms", "time"}.
+A record: {"prediction_id", "model", "version", "variant", "shadow", "inputs": {column: value}, "outputs": {...},
+"latency_ms", "time"}, plus "shadow_of" (the live prediction id it copies) on a shadow's record. `variant` is the
+traffic route that chose the version (workers.serving.routing), null when the request named the version itself;
+`shadow` is true for a shadow copy's answer, which was logged but never returned.
 The queue is bounded: when the sink cannot keep up, the oldest records are dropped and counted (the
 mlp_serving_prediction_log_dropped_total metric) rather than letting memory grow or requests wait.
 

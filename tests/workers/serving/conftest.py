@@ -114,7 +114,15 @@ class AsgiClient:
         self.app = app
 
     async def request(
-        self, method: str, path: str, *, json_body=None, body: bytes | None = None, headers=None, send_length=True
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body=None,
+        body: bytes | None = None,
+        headers=None,
+        send_length=True,
+        client: tuple[str, int] | None = None,
     ):
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -124,6 +132,8 @@ class AsgiClient:
         if send_length and "content-length" not in (headers or {}):
             raw_headers.append((b"content-length", str(len(body)).encode()))
         scope = {"type": "http", "method": method, "path": path, "headers": raw_headers, "query_string": b""}
+        if client is not None:
+            scope["client"] = client
         chunks = [body[i : i + 1024] for i in range(0, len(body), 1024)] or [b""]
         messages = [
             {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}

@@ -225,10 +225,10 @@ def test_metrics_count_requests_errors_and_latency_per_version(app):
     answer = run(go())
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = answer.body.decode().splitlines()
-    assert 'mlp_serving_requests_total{model="churn",version="1"} 3' in lines
-    assert 'mlp_serving_errors_total{model="churn",version="1"} 1' in lines
-    assert 'mlp_serving_request_duration_seconds_bucket{model="churn",version="1",le="+Inf"} 3' in lines
-    assert 'mlp_serving_request_duration_seconds_count{model="churn",version="1"} 3' in lines
+    assert 'mlp_serving_requests_total{model="churn",version="1",role="live"} 3' in lines
+    assert 'mlp_serving_errors_total{model="churn",version="1",role="live"} 1' in lines
+    assert 'mlp_serving_request_duration_seconds_bucket{model="churn",version="1",role="live",le="+Inf"} 3' in lines
+    assert 'mlp_serving_request_duration_seconds_count{model="churn",version="1",role="live"} 3' in lines
     assert "mlp_serving_unrouted_errors_total 1" in lines
 
 
