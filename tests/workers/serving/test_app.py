@@ -6,11 +6,12 @@ import math
 
 import pytest
 
+from tests.support.async_run import run_async
 from tests.workers.serving.conftest import ROW, Running, v2_body
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    return run_async(coroutine)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tests.support.async_run import run_async
 from workers.serving.config import ConfigError, parse_deployment, settings_from_env
 from workers.serving.prediction_log import JsonLinesSink, PredictionLogger
 
@@ -94,7 +95,7 @@ def test_the_logger_writes_batches_and_drops_the_oldest_when_full(tmp_path):
         await asyncio.sleep(0.1)
         await logger.stop()
 
-    asyncio.run(go())
+    run_async(go())
     assert sink.batches == [3] and logger.dropped == 2
     (finished,) = tmp_path.glob("*.jsonl")
     assert [json.loads(line)["n"] for line in finished.read_text().splitlines()] == [2, 3, 4]

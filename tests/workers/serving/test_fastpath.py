@@ -2,7 +2,6 @@
 option, on batches and on single rows (whose columns pandas types differently), with missing values, unseen
 categories, integer and boolean categories and booleans as text; what it cannot reproduce goes to the pipeline."""
 
-import asyncio
 import functools
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer
 
+from tests.support.async_run import run_async
 from tests.workers.serving.conftest import KEY, Running, v2_body
 from workers.ml.training.preparation import build_pipeline
 from workers.ml.training.signature import input_signature
@@ -266,7 +266,7 @@ def test_the_server_answers_through_the_compiled_path_with_the_pipelines_answer(
         async with Running(app) as client:
             return await client.post("/v2/models/churn/infer", v2_body())
 
-    answer = asyncio.run(go()).json()
+    answer = run_async(go()).json()
 
     probabilities = next(output for output in answer["outputs"] if output["name"] == "predict_proba")["data"]
     frame = loaded.validator.frame({name: tensor["data"] for name, tensor in _tensors(v2_body()).items()})

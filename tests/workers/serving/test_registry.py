@@ -1,8 +1,7 @@
 """Signed artifacts only: a tampered or wrongly signed one is refused, reported not ready, and never replaces the
 version already serving."""
 
-import asyncio
-
+from tests.support.async_run import run_async
 from tests.workers.serving.conftest import Running, v2_body
 from workers.serving.config import parse_deployment
 
@@ -12,7 +11,7 @@ def get(app, path):
         async with Running(app) as client:
             return await client.get(path)
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def infer(app, path):
@@ -20,7 +19,7 @@ def infer(app, path):
         async with Running(app) as client:
             return await client.post(path, v2_body())
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def tamper(artifacts, entry):

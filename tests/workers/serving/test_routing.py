@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from tests.support.async_run import run_async
 from tests.workers.serving.conftest import KEY, ROW, Running, v2_body
 from workers.serving.app import create_app
 from workers.serving.config import (
@@ -65,7 +66,7 @@ def run_requests(app, requests):
         async with Running(app) as client:
             return [await client.request(method, path, **kwargs) for method, path, kwargs in requests]
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def infer(headers=None, path="/v2/models/churn/infer"):
@@ -251,7 +252,7 @@ def test_shadow_answers_are_logged_with_the_flag_and_never_returned(versions, se
             await app.shadows.wait()
             return answers, await client.get("/metrics")
 
-    answers, metrics = asyncio.run(go())
+    answers, metrics = run_async(go())
     assert {(answer.status, answer.headers["x-model-version"]) for answer in answers} == {(200, "1")}
     live_ids = [pid for a in answers[:-1] for pid in a.json()["parameters"]["prediction_ids"]]
     live_ids += answers[-1].json()["prediction_ids"]
@@ -285,7 +286,7 @@ def test_a_failing_shadow_is_counted_and_never_touches_the_live_answer(artifacts
             await app.shadows.wait()
             return answers, await client.get("/metrics")
 
-    answers, metrics = asyncio.run(go())
+    answers, metrics = run_async(go())
     assert {answer.status for answer in answers} == {200}
     lines = metrics.body.decode().splitlines()
     assert 'mlp_serving_errors_total{model="churn",version="2",role="shadow"} 5' in lines
@@ -352,7 +353,7 @@ def switch_under_load(app, requests: int = 240):
             reloaded, *answers = await asyncio.gather(reload_later(), *(predict(index) for index in range(requests)))
             return reloaded, answers
 
-    reloaded, answers = asyncio.run(go())
+    reloaded, answers = run_async(go())
     assert [answer.status for answer in answers] == [200] * requests, "no request fails during the switch"
     return reloaded, [answer.json()["model_version"] for answer in answers]
 
