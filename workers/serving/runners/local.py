@@ -282,7 +282,7 @@ class LocalRunner(Runner):
         if pid is None:
             last_pid = _read_pid(folder / f"replica-{index}.pid")
             child = self._children.get(last_pid) if last_pid is not None else None
-            exit_code = child.returncode if child is not None else exit_code
+            exit_code = _exit_code_of(child) if child is not None else exit_code
             how = "exited" if exit_code is None else f"exited with code {exit_code}"
             if self._recent_restarts(record) >= self.max_restarts:
                 how = f"crash loop: {len(record.restart_times)} restarts in {self.restart_window:g}s, then {how}"
@@ -444,3 +444,15 @@ def _log_tail(folder: Path, index: int) -> str:
             return log.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+EXITING_WAIT_SECONDS = 1.0
+
+
+def _exit_code_of(child: subprocess.Popen) -> int | None:
+    """How a child of this runner ended. One that no longer looks like a replica (its /proc entry is being torn
+    down) but cannot be reaped yet is still exiting: wait a moment for it rather than report an unknown code."""
+    try:
+        return child.wait(timeout=EXITING_WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return None
