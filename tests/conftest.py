@@ -77,6 +77,24 @@ def outsider(db):
 
 
 @pytest.fixture
+def caller(member, outsider, admin_user):
+    """caller(kind) -> the user of a permission matrix's column: "anonymous" (None), "non_member", "admin", or a
+    project role (a new member of `project` with that role, read back fresh from the database)."""
+    from apps.accounts.models import User
+
+    def make(kind: str):
+        if kind == "anonymous":
+            return None
+        if kind == "non_member":
+            return outsider
+        if kind == "admin":
+            return admin_user
+        return User.objects.get(pk=member(kind).pk)
+
+    return make
+
+
+@pytest.fixture
 def api_client():
     return APIClient()
 

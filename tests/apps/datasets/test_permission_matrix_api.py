@@ -8,8 +8,8 @@ role is the same), and an admin who is not a member.
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from apps.accounts.models import User
 from apps.datasets import services
+from tests.support.placeholders import fill_placeholders
 from tests.workers.tasks.dataset_helpers import make_version, queued_job, state
 
 pytestmark = pytest.mark.django_db
@@ -122,28 +122,6 @@ def world(project, dataset, scientist, file_store, settings):
     return {"dataset": dataset.pk, "connection": connection.pk, "spare": spare.pk, "job": job.pk}
 
 
-@pytest.fixture
-def caller(member, outsider, admin_user):
-    def make(kind: str):
-        if kind == "anonymous":
-            return None
-        if kind == "non_member":
-            return outsider
-        if kind == "admin":
-            return admin_user
-        return User.objects.get(pk=member(kind).pk)
-
-    return make
-
-
-def _fill(value, ids):
-    if isinstance(value, str):
-        return value.format(**ids)
-    if isinstance(value, dict):
-        return {key: _fill(item, ids) for key, item in value.items()}
-    return value
-
-
 @pytest.mark.parametrize("kind", CALLERS)
 @pytest.mark.parametrize("name", list(CALLS))
 def test_api_permission_matrix(
@@ -152,7 +130,7 @@ def test_api_permission_matrix(
     method, template, body, fmt, expected, queues = CALLS[name]
     client = api_client_as(caller(kind))
     path = f"/api/v1/projects/{project.pk}/" + template.format(**world)
-    data = _fill(body, {key: str(value) for key, value in world.items()})
+    data = fill_placeholders(body, {key: str(value) for key, value in world.items()})
     if data == "upload":
         data = {"file": SimpleUploadedFile("customers.csv", CSV, content_type="text/csv")}
     before = state()

@@ -7,8 +7,8 @@ role is the same), and an admin who is not a member.
 
 import pytest
 
-from apps.accounts.models import User
 from tests.apps.experiments.experiment_helpers import QUICK, state
+from tests.support.placeholders import fill_placeholders
 
 pytestmark = pytest.mark.django_db
 
@@ -47,28 +47,6 @@ def world(launch, version, sent_tasks):
     return {"version": version.pk, "experiment": experiment.pk, "run": run.pk, "other_run": other_run.pk}
 
 
-@pytest.fixture
-def caller(member, outsider, admin_user):
-    def make(kind: str):
-        if kind == "anonymous":
-            return None
-        if kind == "non_member":
-            return outsider
-        if kind == "admin":
-            return admin_user
-        return User.objects.get(pk=member(kind).pk)
-
-    return make
-
-
-def _fill(value, ids):
-    if isinstance(value, str):
-        return value.format(**ids)
-    if isinstance(value, dict):
-        return {key: _fill(item, ids) for key, item in value.items()}
-    return value
-
-
 @pytest.mark.parametrize("kind", CALLERS)
 @pytest.mark.parametrize("name", list(CALLS))
 def test_api_permission_matrix(
@@ -77,7 +55,7 @@ def test_api_permission_matrix(
     method, template, body, expected, queues = CALLS[name]
     client = api_client_as(caller(kind))
     path = f"/api/v1/projects/{project.pk}/" + template.format(**world)
-    data = _fill(body, {key: str(value) for key, value in world.items()})
+    data = fill_placeholders(body, {key: str(value) for key, value in world.items()})
     before = state()
 
     with django_capture_on_commit_callbacks(execute=True):

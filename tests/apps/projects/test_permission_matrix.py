@@ -23,20 +23,6 @@ def _codes(*codes: int) -> dict[str, int]:
 
 
 @pytest.fixture
-def caller(project, member, outsider, admin_user):
-    def make(kind: str):
-        if kind == "anonymous":
-            return None
-        if kind == "non_member":
-            return outsider
-        if kind == "admin":
-            return admin_user
-        return member(kind)
-
-    return make
-
-
-@pytest.fixture
 def extra_membership(project, make_user):
     """A scientist member that the member-removal calls try to remove."""
     return Membership.objects.create(
