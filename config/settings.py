@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.experiments",
     "apps.registry",
     "apps.notifications",
+    "apps.deployments",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,10 @@ CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
     "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
     "notifications-dispatch-due-deliveries": {"task": "notifications.dispatch_due_deliveries", "schedule": 60.0},
+    "deployments-reconcile-all": {
+        "task": "deployments.reconcile_all",
+        "schedule": float(env_int("SERVING_RECONCILE_SECONDS", 10)),
+    },
 }
 DATASET_JOB_STALE_MINUTES = env_int("DATASET_JOB_STALE_MINUTES", 10)
 DATASET_JOB_REQUEUE_MINUTES = env_int("DATASET_JOB_REQUEUE_MINUTES", 5)
@@ -227,6 +232,20 @@ ARTIFACT_STORE = env_str("ARTIFACT_STORE") or f"file://{VAR_DIR / 'artifacts'}"
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
 S3_REGION = env_str("S3_REGION", "us-east-1")
 # Credentials come from boto3's usual sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).
+
+# --- Deployments ------------------------------------------------------------------------------------------------
+# Which runner starts model servers (workers.serving.runners): local processes on loopback ports by default.
+SERVING_RUNNER = env_str("SERVING_RUNNER", "local")
+# The local runner's per-endpoint folders (deployment file, admin token, pids, replica logs).
+SERVING_STATE_DIR = Path(env_str("SERVING_STATE_DIR") or str(VAR_DIR / "serving"))
+# Each endpoint's prediction log folder is <SERVING_LOG_ROOT>/<endpoint name>; the portal's worker imports from it.
+SERVING_LOG_ROOT = Path(env_str("SERVING_LOG_ROOT") or str(VAR_DIR / "predictions"))
+# How often beat runs the reconciler (start what should run, apply traffic changes, scrape metrics, import logs).
+SERVING_RECONCILE_SECONDS = env_int("SERVING_RECONCILE_SECONDS", 10)
+# Seconds a model server may take to load its versions and answer its health check.
+SERVING_READY_TIMEOUT = env_int("SERVING_READY_TIMEOUT", 60)
+# The model servers' own prediction-log rotation: a shorter age brings predictions to the portal sooner.
+SERVING_LOG_ROTATE_SECONDS = env_int("SERVING_LOG_ROTATE_SECONDS", 60)
 
 # --- Datasets -------------------------------------------------------------------------------------------------
 # Each limit is enforced before work is wasted, with a message that names it.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("experiments/", include("apps.experiments.urls")),
     path("models/", include("apps.registry.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    path("deployments/", include("apps.deployments.urls")),
     path("api/v1/", include(api_v1)),
     path("api/2.0/mlflow/", include("apps.registry.api.mlflow_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

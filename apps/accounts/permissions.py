@@ -45,6 +45,11 @@ class Action(StrEnum):
     MODEL_REGISTER = "model.register"
     PROMOTION_DECIDE = "promotion.decide"
     MODEL_ROLLBACK = "model.rollback"
+    DEPLOYMENT_VIEW = "deployment.view"
+    DEPLOYMENT_MANAGE = "deployment.manage"
+    PREDICTION_VIEW = "prediction.view"
+    PREDICTION_EXPLAIN = "prediction.explain"
+    GROUND_TRUTH_RECORD = "ground_truth.record"
     NOTIFICATION_READ_OWN = "notification.read_own"
     WEBHOOK_MANAGE = "webhook.manage"
 
@@ -152,6 +157,31 @@ POLICY: dict[Action, Rule] = {
         "Roll a registered model back to its previous production version, with a reason",
         global_roles=frozenset({A}),
         project_roles=frozenset({R}),
+    ),
+    Action.DEPLOYMENT_VIEW: Rule(
+        "See deployments: status, URL, replicas, traffic split, request rate, latency, errors and traffic history",
+        global_roles=frozenset({C, A}),
+        project_roles=ALL_PROJECT_ROLES,
+    ),
+    Action.DEPLOYMENT_MANAGE: Rule(
+        "Deploy approved versions, change traffic (blue-green, canary, A/B, shadow), scale, stop and restart endpoints",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D, R}),
+    ),
+    Action.PREDICTION_VIEW: Rule(
+        "See logged predictions (their inputs may hold personal data) and their ground truth",
+        global_roles=frozenset({C, A}),
+        project_roles=frozenset({D, R, C}),
+    ),
+    Action.PREDICTION_EXPLAIN: Rule(
+        "Explain a logged prediction with the exact version that made it",
+        global_roles=frozenset({C, A}),
+        project_roles=frozenset({D, R, C}),
+    ),
+    Action.GROUND_TRUTH_RECORD: Rule(
+        "Record actual outcomes of predictions (ground truth), one at a time or in bulk",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({S, D}),
     ),
     Action.NOTIFICATION_READ_OWN: Rule(
         "Read one's own notification inbox and mark items read", global_roles=frozenset({S, D, R, C, A})

@@ -8,6 +8,9 @@ class Event(models.TextChoices):
     REGISTRY_STAGE_CHANGED = "registry.stage_changed", "A model version changed stage"
     REGISTRY_REQUEST_OPENED = "registry.request_opened", "A promotion request was opened"
     REGISTRY_REQUEST_DECIDED = "registry.request_decided", "A promotion request was approved or rejected"
+    DEPLOYMENT_TRAFFIC_CHANGED = "deployment.traffic_changed", "A deployment's traffic changed"
+    DEPLOYMENT_ROLLED_BACK = "deployment.rolled_back", "A canary was rolled back automatically"
+    DEPLOYMENT_FAILED = "deployment.failed", "A deployment stopped serving"
     MONITORING_ALERT_RAISED = "monitoring.alert_raised", "A monitoring alert was raised"
 
 

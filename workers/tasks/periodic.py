@@ -46,3 +46,12 @@ def dispatch_due_webhook_deliveries() -> int:
     from apps.notifications.services import webhook_deliveries_dispatch_due
 
     return webhook_deliveries_dispatch_due()
+
+
+@shared_task(name="deployments.reconcile_all", base=ContextTask, acks_late=True, soft_time_limit=280, time_limit=300)
+def reconcile_all_deployments() -> dict[str, str]:
+    """Every deployment that runs or should stop: restarts crashed replicas, scrapes metrics, moves rollouts on."""
+    from apps.deployments.selectors.deployments import deployments_to_reconcile
+    from workers.tasks.deployments import reconcile_one
+
+    return {str(pk): reconcile_one(str(pk)) for pk in deployments_to_reconcile()}

@@ -44,6 +44,11 @@ GLOBAL = {
     Action.MODEL_REGISTER: {A},
     Action.PROMOTION_DECIDE: {A},
     Action.MODEL_ROLLBACK: {A},
+    Action.DEPLOYMENT_VIEW: {C, A},
+    Action.DEPLOYMENT_MANAGE: {A},
+    Action.PREDICTION_VIEW: {C, A},
+    Action.PREDICTION_EXPLAIN: {C, A},
+    Action.GROUND_TRUTH_RECORD: {A},
     Action.NOTIFICATION_READ_OWN: {S, D, R, C, A},
     Action.WEBHOOK_MANAGE: {A},
 }
@@ -75,6 +80,11 @@ AS_MEMBER = {
     Action.MODEL_REGISTER: {D},
     Action.PROMOTION_DECIDE: {R},
     Action.MODEL_ROLLBACK: {R},
+    Action.DEPLOYMENT_VIEW: {S, D, R, C},
+    Action.DEPLOYMENT_MANAGE: {D, R},
+    Action.PREDICTION_VIEW: {D, R, C},
+    Action.PREDICTION_EXPLAIN: {D, R, C},
+    Action.GROUND_TRUTH_RECORD: {S, D},
     Action.NOTIFICATION_READ_OWN: set(),
     Action.WEBHOOK_MANAGE: set(),
 }

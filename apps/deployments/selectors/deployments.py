@@ -1,0 +1,167 @@
+"""Reading deployments. Visibility follows Action.DEPLOYMENT_VIEW (members of the project, compliance officers and
+admins platform-wide); a deployment the reader may not see does not exist for them (404).
+
+Live figures (request rate, latency, errors) come from the MetricSample rows the reconciler writes every round:
+the page shows the last few minutes per version, summed over replicas.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from apps.accounts.permissions import Action, can
+from apps.deployments.choices import DeploymentStatus, Environment, RouteRole, Strategy
+from apps.deployments.models import Deployment, DeploymentRoute, MetricSample, TrafficChange
+from apps.projects.models import Project
+from apps.projects.selectors import project_ids_granting, row_by_pk
+from apps.registry.choices import Stage, VersionStatus
+from apps.registry.models import ModelVersion, RegisteredModel, StageTransition
+from workers.serving.scrape import BUCKET_COUNT, quantile_ms
+
+LIVE_WINDOW = timedelta(minutes=5)
+
+
+def _visible(queryset, *, actor):
+    project_ids = project_ids_granting(actor=actor, action=Action.DEPLOYMENT_VIEW)
+    return queryset if project_ids is None else queryset.filter(project_id__in=project_ids)
+
+
+def _routes_prefetch() -> Prefetch:
+    return Prefetch("routes", queryset=DeploymentRoute.objects.select_related("version").order_by("-weight", "variant"))
+
+
+def deployment_list(
+    *, actor, project: Project | None = None, registered_model: RegisteredModel | None = None
+) -> QuerySet[Deployment]:
+    deployments = _visible(
+        Deployment.objects.select_related("project", "registered_model", "created_by").prefetch_related(
+            _routes_prefetch()
+        ),
+        actor=actor,
+    )
+    if project is not None:
+        deployments = deployments.filter(project=project)
+    if registered_model is not None:
+        deployments = deployments.filter(registered_model=registered_model)
+    return deployments.order_by("name", "pk")
+
+
+def deployment_get(*, actor, pk) -> Deployment:
+    deployment = row_by_pk(deployment_list(actor=actor).select_related("project__definition", "rollout_version"), pk)
+    if deployment is None:
+        raise Http404("No such deployment.")
+    return deployment
+
+
+def deployments_to_reconcile() -> list:
+    """Ids of the deployments the reconciler looks at: every running one, and stopped ones that still run."""
+    stopping = Q(stopped_at__isnull=False) & ~Q(status=DeploymentStatus.STOPPED)
+    return list(Deployment.objects.filter(Q(stopped_at__isnull=True) | stopping).values_list("pk", flat=True))
+
+
+def traffic_history(*, deployment: Deployment) -> QuerySet[TrafficChange]:
+    return deployment.traffic_changes.select_related("actor").order_by("-created_at")
+
+
+# --- Live figures ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VersionFigures:
+    version_number: int
+    role: str
+    requests: int
+    errors: int
+    requests_per_second: float
+    error_rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+
+
+def live_figures(*, deployment: Deployment, window: timedelta = LIVE_WINDOW) -> list[VersionFigures]:
+    """Per version and role, over the last `window`: requests, rate, error rate and latency quantiles (from the
+    servers' histogram buckets: a quantile is the upper bound of its bucket)."""
+    since = timezone.now() - window
+    samples = (
+        MetricSample.objects.filter(deployment=deployment, observed_at__gt=since)
+        .select_related("version")
+        .order_by("observed_at")
+    )
+    grouped: dict[tuple[int, str], list[MetricSample]] = {}
+    for sample in samples:
+        grouped.setdefault((sample.version.number, sample.role), []).append(sample)
+    figures = []
+    for (number, role), rows in sorted(grouped.items()):
+        requests = sum(row.requests for row in rows)
+        errors = sum(row.errors for row in rows)
+        seconds = sum(row.seconds for row in rows) or window.total_seconds()
+        buckets = [sum(column) for column in zip(*(row.latency_buckets for row in rows), strict=True)]
+        buckets = buckets or [0] * BUCKET_COUNT
+        latency = sum(row.latency_sum for row in rows)
+        figures.append(
+            VersionFigures(
+                version_number=number,
+                role=role,
+                requests=requests,
+                errors=errors,
+                requests_per_second=requests / seconds if seconds else 0.0,
+                error_rate=errors / requests if requests else 0.0,
+                p50_ms=quantile_ms(buckets, 0.5),
+                p99_ms=quantile_ms(buckets, 0.99),
+                mean_ms=latency / requests * 1000 if requests else None,
+            )
+        )
+    return figures
+
+
+def request_series(*, deployment: Deployment, window: timedelta = timedelta(hours=1)) -> list[tuple]:
+    """(observed_at, requests, errors) per reconcile round over `window`, all versions summed: the page's chart."""
+    since = timezone.now() - window
+    rows = (
+        MetricSample.objects.filter(deployment=deployment, observed_at__gt=since, role=RouteRole.LIVE)
+        .values("observed_at")
+        .annotate(requests=Sum("requests"), errors=Sum("errors"))
+        .order_by("observed_at")
+    )
+    return [(row["observed_at"], row["requests"], row["errors"]) for row in rows]
+
+
+# --- What can be deployed -------------------------------------------------------------------------------------------
+def deployable_versions(*, registered_model: RegisteredModel, environment: str) -> QuerySet[ModelVersion]:
+    """Ready versions that may take live traffic in `environment` (approved for production; staging too in a
+    staging environment), newest first."""
+    approved = StageTransition.objects.filter(to_stage=Stage.PRODUCTION).values("version_id")
+    allowed = Q(stage=Stage.PRODUCTION) | Q(pk__in=approved)
+    if environment == Environment.STAGING:
+        allowed |= Q(stage=Stage.STAGING)
+    return registered_model.versions.filter(allowed, status=VersionStatus.READY).order_by("-number")
+
+
+def shadow_candidates(*, registered_model: RegisteredModel) -> QuerySet[ModelVersion]:
+    return registered_model.versions.filter(
+        stage__in=[Stage.STAGING, Stage.PRODUCTION], status=VersionStatus.READY
+    ).order_by("-number")
+
+
+def can_manage(*, actor, deployment: Deployment) -> bool:
+    return can(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
+
+
+def strategy_actions(*, deployment: Deployment) -> list[str]:
+    """What the page offers now: the use cases whose preconditions hold (the services still decide)."""
+    if deployment.is_stopped:
+        return ["start"]
+    actions = ["scale", "stop", "canary_configure"]
+    state = deployment.rollout_state
+    if state in ("warming", "canary"):
+        actions.append("rollback")
+        actions.append("switch" if state == "warming" else "advance")
+    elif deployment.strategy in (Strategy.AB, Strategy.SHADOW):
+        actions.append("end_experiment")
+    else:
+        actions += ["rollout", "ab", "shadow"]
+        if deployment.strategy == Strategy.BLUE_GREEN:
+            actions += ["finish"] + (["switch_back"] if state == "switched" else [])
+    return actions
