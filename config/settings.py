@@ -247,6 +247,31 @@ SERVING_READY_TIMEOUT = env_int("SERVING_READY_TIMEOUT", 60)
 # The model servers' own prediction-log rotation: a shorter age brings predictions to the portal sooner.
 SERVING_LOG_ROTATE_SECONDS = env_int("SERVING_LOG_ROTATE_SECONDS", 60)
 
+# What the docker and kubernetes runners are built with (docs/operations.md, "Model servers"); the local runner
+# needs only SERVING_STATE_DIR and SERVING_READY_TIMEOUT.
+SERVING_IMAGE = env_str("SERVING_IMAGE", "mlplatform-serving:local")
+SERVING_RUNNER_OPTIONS = {
+    "docker": {
+        "image": SERVING_IMAGE,
+        "state_dir": SERVING_STATE_DIR,
+        "log_dir_host": SERVING_LOG_ROOT,
+        "network": env_str("SERVING_DOCKER_NETWORK") or None,
+        "publish_host": env_str("SERVING_DOCKER_PUBLISH_HOST", "127.0.0.1"),
+        "user": env_str("SERVING_DOCKER_USER") or None,
+        "max_restarts": env_int("SERVING_MAX_RESTARTS", 3),
+        "ready_timeout": float(env_int("SERVING_READY_TIMEOUT", 120)),
+    },
+    "kubernetes": {
+        "image": SERVING_IMAGE,
+        "namespace": env_str("SERVING_K8S_NAMESPACE", "mlplatform"),
+        "secret_name": env_str("SERVING_K8S_SECRET", "mlplatform-secrets"),
+        "log_claim": env_str("SERVING_K8S_LOG_CLAIM", "mlplatform-predictions"),
+        "max_replicas": env_int("SERVING_K8S_MAX_REPLICAS", 0) or None,
+        "cpu_target": env_int("SERVING_K8S_CPU_TARGET", 70),
+        "ready_timeout": float(env_int("SERVING_READY_TIMEOUT", 180)),
+    },
+}
+
 # --- Datasets -------------------------------------------------------------------------------------------------
 # Each limit is enforced before work is wasted, with a message that names it.
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 2 * 1024**3)

@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("apps.experiments.api.urls")),
     path("", include("apps.registry.api.urls")),
     path("", include("apps.notifications.api.urls")),
+    path("", include("apps.deployments.api.urls")),
 ]
 
 urlpatterns = [

@@ -27,7 +27,7 @@ AREAS = [
     Area("features", "Features", "features:list", frozenset({D, R, C, A})),
     Area("experiments", "Experiments", "experiments:list", frozenset({D, R, C, A})),
     Area("models", "Models", "registry:list", EVERYONE),
-    Area("deployments", "Deployments", "deployments:list", frozenset({D, R, C, A})),
+    Area("deployments", "Deployments", "deployments:list", EVERYONE),
     Area("monitoring", "Monitoring", "monitoring:overview", EVERYONE),
     Area("audit", "Audit", "audit:list", frozenset({C, A}), membership_roles=frozenset({C})),
     Area("users", "Users", "accounts:user_list", frozenset({A})),

@@ -14,6 +14,7 @@ from django.views import View
 from apps.accounts.permissions import Action, can, require
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
+from apps.deployments.selectors.deployments import deployment_offer
 from apps.experiments.selectors import run_get
 from apps.projects.selectors import project_get, project_visible_queryset
 from apps.registry import cards, selectors, services
@@ -158,6 +159,7 @@ def _version_context(request, version, **forms) -> dict:
         or VersionEditForm(initial={"description": version.description, "tags": ", ".join(version.tags or [])}),
         "stage_form": forms.get("stage_form") or ReasonForm(prefix="stage"),
         "request_form": forms.get("request_form") or PromotionRequestForm(prefix="request"),
+        **deployment_offer(actor=user, version=version),
     }
 
 

@@ -5,10 +5,8 @@ requests (configured and effective weight, readiness per routed version)."""
 from collections import defaultdict
 from collections.abc import Sequence
 
+from workers.serving.buckets import LATENCY_BUCKETS
 from workers.serving.routing import LIVE, RouteState
-
-# Seconds. Fine-grained under 10 ms, where a single-row prediction should land.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 def _escape(value: str) -> str:

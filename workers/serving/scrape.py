@@ -10,7 +10,7 @@ import re
 import urllib.request
 from dataclasses import dataclass, field
 
-from workers.serving.metrics import LATENCY_BUCKETS
+from workers.serving.buckets import LATENCY_BUCKETS
 
 BUCKET_COUNT = len(LATENCY_BUCKETS) + 1  # the finite bounds, then +Inf
 _LINE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")

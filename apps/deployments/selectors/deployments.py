@@ -165,3 +165,40 @@ def strategy_actions(*, deployment: Deployment) -> list[str]:
         if deployment.strategy == Strategy.BLUE_GREEN:
             actions += ["finish"] + (["switch_back"] if state == "switched" else [])
     return actions
+
+
+def deployment_offer(*, actor, version: ModelVersion) -> dict:
+    """What a version's page shows about deploying it: the endpoints serving it, and the one-click deploy (the
+    environment it may go to) when the reader may deploy and the version may serve."""
+    project = version.registered_model.project
+    serving = list(
+        _visible(Deployment.objects.filter(routes__version=version), actor=actor).distinct().order_by("name")
+    )
+    environment = ""
+    if version.status == VersionStatus.READY and can(actor, Action.DEPLOYMENT_MANAGE, project):
+        if version.stage == Stage.PRODUCTION:
+            environment = Environment.PRODUCTION
+        elif version.stage == Stage.STAGING:
+            environment = Environment.STAGING
+    return {"serving_deployments": serving, "deploy_environment": environment}
+
+
+def kubernetes_manifests(*, deployment: Deployment) -> str:
+    """The deployment's Kubernetes objects as multi-document YAML (ConfigMap, Deployment, Service, autoscaler), as
+    the kubernetes runner would apply them: secret variables are references to the Secret, never values."""
+    from django.conf import settings
+
+    from apps.deployments.services.reconcile import endpoint_for
+    from workers.serving.runners.kubernetes import manifests_yaml
+
+    options = settings.SERVING_RUNNER_OPTIONS["kubernetes"]
+    routes = list(deployment.routes.select_related("version__run"))
+    return manifests_yaml(
+        endpoint_for(deployment, routes),
+        image=options["image"],
+        namespace=options["namespace"],
+        secret_name=options["secret_name"],
+        log_claim=options["log_claim"],
+        max_replicas=options["max_replicas"],
+        cpu_target=options["cpu_target"],
+    )

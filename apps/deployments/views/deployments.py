@@ -8,16 +8,17 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
-from apps.accounts.permissions import Action, can
+from apps.accounts.permissions import Action, can, require
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
 from apps.deployments import forms
 from apps.deployments.choices import RouteRole
 from apps.deployments.selectors import deployments as selectors
+from apps.deployments.selectors.predictions import latest_predictions
 from apps.deployments.services import deployments as services
 from apps.projects.selectors import project_get, project_visible_queryset
 from apps.registry.models import ModelVersion
@@ -116,6 +117,7 @@ def _forms_for(deployment, data=None, *, only: str = "") -> dict[str, Any]:
 def _page_context(request, deployment, **bound_forms) -> dict[str, Any]:
     routes = list(deployment.routes.all())
     may_manage = selectors.can_manage(actor=request.user, deployment=deployment)
+    can_view_predictions = can(request.user, Action.PREDICTION_VIEW, deployment.project)
     action_forms = _forms_for(deployment) if may_manage else {}
     action_forms.update(bound_forms)
     return {
@@ -129,7 +131,8 @@ def _page_context(request, deployment, **bound_forms) -> dict[str, Any]:
         "can_manage": may_manage,
         "actions": selectors.strategy_actions(deployment=deployment) if may_manage else [],
         "forms": action_forms,
-        "can_view_predictions": can(request.user, Action.PREDICTION_VIEW, deployment.project),
+        "can_view_predictions": can_view_predictions,
+        "predictions": latest_predictions(deployment=deployment) if can_view_predictions else [],
     }
 
 
@@ -274,3 +277,14 @@ class DeploymentActionView(LoginRequiredMixin, View):
             return DeploymentDetailView().get(request, pk, status=_error_status(error), **{spec.form: form})
         messages.success(request, spec.message)
         return redirect("deployments:detail", pk=deployment.pk)
+
+
+class DeploymentManifestsView(LoginRequiredMixin, View):
+    """GET /deployments/<uuid>/manifests.yaml: the Kubernetes objects of this deployment, to apply with kubectl."""
+
+    def get(self, request, pk):
+        deployment = selectors.deployment_get(actor=request.user, pk=pk)
+        require(request.user, Action.DEPLOYMENT_MANAGE, deployment.project)
+        response = HttpResponse(selectors.kubernetes_manifests(deployment=deployment), content_type="application/yaml")
+        response["Content-Disposition"] = f'attachment; filename="{deployment.name}-kubernetes.yaml"'
+        return response
