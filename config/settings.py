@@ -212,6 +212,7 @@ CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
     "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
     "notifications-dispatch-due-deliveries": {"task": "notifications.dispatch_due_deliveries", "schedule": 60.0},
+    "deployments-import-prediction-logs": {"task": "deployments.import_prediction_logs", "schedule": 5.0},
     "deployments-reconcile-all": {
         "task": "deployments.reconcile_all",
         "schedule": float(env_int("SERVING_RECONCILE_SECONDS", 10)),

@@ -78,14 +78,28 @@ class LoadedVersion:
         """Built on the first explanation, once (it can take a while for non-tree models)."""
         with self._explainer_lock:
             if self._explainer is None:
-                algorithm = ALGORITHMS.get(self.spec.algorithm)
-                self._explainer = build_explainer(
+                self._explainer = version_explainer(
                     self.pipeline,
-                    reference_rows(self.spec.input_signature),
-                    tree_based=bool(algorithm and algorithm.tree_based),
+                    input_signature=self.spec.input_signature,
+                    algorithm=self.spec.algorithm,
                     problem_type=self.spec.problem_type,
                 )
             return self._explainer
+
+
+def version_explainer(
+    pipeline: Any, *, input_signature: dict[str, Any], algorithm: str, problem_type: str
+) -> Explainer:
+    """The explainer of a served version. The model server and the portal's worker (explaining a logged prediction
+    months later, workers/tasks/explanations.py) both build it here, so they explain against the same reference row
+    with the same explainer and agree to the last digit."""
+    registered = ALGORITHMS.get(algorithm)
+    return build_explainer(
+        pipeline,
+        reference_rows(input_signature),
+        tree_based=bool(registered and registered.tree_based),
+        problem_type=problem_type,
+    )
 
 
 def reference_rows(signature: dict[str, Any]) -> pd.DataFrame:

@@ -1,3 +1,12 @@
 """Celery entry points. Each module registers its tasks when imported here."""
 
-from workers.tasks import datasets, deployments, notifications, periodic, system, training  # noqa: F401
+from workers.tasks import (  # noqa: F401
+    datasets,
+    deployments,
+    explanations,
+    notifications,
+    periodic,
+    predictions,
+    system,
+    training,
+)

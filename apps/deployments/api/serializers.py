@@ -132,7 +132,7 @@ class EndExperimentInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ReasonInputSerializer(serializers.Serializer):
+class DeploymentReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
 

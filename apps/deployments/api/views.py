@@ -155,23 +155,23 @@ class DeploymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Blue-green: switch back to the previous version at once",
-        request=io.ReasonInputSerializer,
+        request=io.DeploymentReasonInputSerializer,
         responses={200: io.DeploymentSerializer, **_ERRORS},
     )
     @action(detail=True, methods=["post"], url_path="switch-back")
     def switch_back(self, request, pk=None):
-        data = _parsed(io.ReasonInputSerializer, request.data)
+        data = _parsed(io.DeploymentReasonInputSerializer, request.data)
         services.blue_green_switch_back(deployment=self.get_object(), actor=request.user, reason=data["reason"])
         return self._fresh(pk)
 
     @extend_schema(
         summary="Abandon a canary or a blue-green in progress: all traffic back to the stable version",
-        request=io.ReasonInputSerializer,
+        request=io.DeploymentReasonInputSerializer,
         responses={200: io.DeploymentSerializer, **_ERRORS},
     )
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
-        data = _parsed(io.ReasonInputSerializer, request.data)
+        data = _parsed(io.DeploymentReasonInputSerializer, request.data)
         services.rollout_rollback(deployment=self.get_object(), actor=request.user, reason=data["reason"])
         return self._fresh(pk)
 
@@ -245,12 +245,12 @@ class DeploymentViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Stop every replica (the routes are kept)",
-        request=io.ReasonInputSerializer,
+        request=io.DeploymentReasonInputSerializer,
         responses={200: io.DeploymentSerializer, **_ERRORS},
     )
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
-        data = _parsed(io.ReasonInputSerializer, request.data)
+        data = _parsed(io.DeploymentReasonInputSerializer, request.data)
         services.deployment_stop(deployment=self.get_object(), actor=request.user, reason=data["reason"])
         return self._fresh(pk)
 

@@ -120,7 +120,9 @@ def post_json(url: str, path: str, body: dict, headers: dict | None = None) -> t
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        connection.request("POST", path, body=json.dumps(body), headers={"content-type": "application/json", **(headers or {})})
+        connection.request(
+            "POST", path, body=json.dumps(body), headers={"content-type": "application/json", **(headers or {})}
+        )
         answer = connection.getresponse()
         return answer.status, json.loads(answer.read())
     finally:

@@ -21,7 +21,9 @@ def routes(deployment) -> list[tuple[int, str, int]]:
 
 def state() -> tuple:
     return (
-        sorted(Deployment.objects.values_list("name", "strategy", "rollout_state", "replicas", "revision", "stopped_at")),
+        sorted(
+            Deployment.objects.values_list("name", "strategy", "rollout_state", "replicas", "revision", "stopped_at")
+        ),
         sorted(DeploymentRoute.objects.values_list("version__number", "role", "weight")),
         TrafficChange.objects.count(),
         AuditEvent.objects.count(),

@@ -2,9 +2,9 @@ from apps.registry.choices import Stage
 
 
 def test_production_version_is_a_real_signed_pipeline_in_production(production_version):
-    from apps.core.artifacts import artifact_store
     from django.conf import settings
 
+    from apps.core.artifacts import artifact_store
     from workers.ml.training.artifacts import load_model
 
     data = artifact_store().get_bytes(production_version.artifact_key)

@@ -221,7 +221,6 @@ def _environment(endpoint: Endpoint, *, secret_name: str) -> list[dict[str, Any]
 def _pod_spec(
     endpoint: Endpoint, *, image: str, resources: dict[str, Any] | None, secret_name: str, claim: str
 ) -> dict[str, Any]:
-    name = resource_name(endpoint.id)
     command = ["uvicorn", "workers.serving.app:app", "--host", "0.0.0.0", "--port", str(PORT)]  # noqa: S104
     return {
         "securityContext": {
