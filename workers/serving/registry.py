@@ -7,6 +7,7 @@ serving. `reload` loads every new version BEFORE swapping the table in one assig
 old table or the new one, and a version whose new load failed keeps its old copy serving.
 """
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,7 +129,12 @@ class LoadFailed(Exception):
 def load_version(spec: VersionSpec, *, key: bytes, max_rows: int) -> LoadedVersion:
     """The verified, unpickled version, or LoadFailed with the reason."""
     try:
-        store = artifact_store_from_uri(spec.artifact_store)
+        store = artifact_store_from_uri(
+            spec.artifact_store,
+            # An S3-compatible store other than AWS: the same variables the portal reads (the runner passes them).
+            endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
+            region=os.environ.get("S3_REGION") or None,
+        )
         with store.open(spec.artifact_key) as stream:
             data = stream.read()
         pipeline = load_model(data, sha256=spec.sha256, signature=spec.signature, key=key)

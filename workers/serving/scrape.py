@@ -6,7 +6,9 @@ cumulative scrapes into what happened in between. A counter that went down means
 value is then the whole delta (what the restarted process served), as Prometheus' rate() treats a reset.
 """
 
+import json
 import re
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -120,3 +122,19 @@ def quantile_ms(buckets: list[int], q: float) -> float | None:
             bound = LATENCY_BUCKETS[min(index, len(LATENCY_BUCKETS) - 1)]
             return bound * 1000
     return LATENCY_BUCKETS[-1] * 1000
+
+
+def load_failure(url: str, model: str, version: str, *, timeout: float = 2.0) -> str:
+    """Why the replica at `url` did not load `version` of `model` (its readiness endpoint's reason); "" when it is
+    loaded, still loading, or the replica did not answer."""
+    address = f"{url.rstrip('/')}/v2/models/{model}/versions/{version}/ready"
+    try:
+        with urllib.request.urlopen(address, timeout=timeout):  # noqa: S310 - a loopback or in-cluster URL
+            return ""
+    except urllib.error.HTTPError as error:
+        try:
+            return str(json.loads(error.read()).get("reason") or "")
+        except ValueError:
+            return ""
+    except OSError:
+        return ""

@@ -128,6 +128,61 @@ def request_series(*, deployment: Deployment, window: timedelta = timedelta(hour
     return [(row["observed_at"], row["requests"], row["errors"]) for row in rows]
 
 
+@dataclass(frozen=True)
+class ShadowComparison:
+    """The shadow's answers against the live answers to the same requests (the latest `pairs` of them)."""
+
+    shadow_version: int
+    pairs: int
+    agreement: float | None  # share of requests where both predicted the same label or value
+    mean_probability_gap: float | None  # classification: mean over requests of the largest per-class difference
+    live_mean_ms: float | None
+    shadow_mean_ms: float | None
+
+
+def _probability_gap(live: dict, shadow: dict) -> float | None:
+    first, second = live.get("predict_proba"), shadow.get("predict_proba")
+    if not isinstance(first, list) or not isinstance(second, list) or len(first) != len(second):
+        return None
+    return max(abs(a - b) for a, b in zip(first, second, strict=True))
+
+
+def shadow_comparison(*, deployment: Deployment, limit: int = 1000) -> list[ShadowComparison]:
+    """Per shadow version: how often it agrees with the live version on the same requests, how far its class
+    probabilities are, and its latency next to the live one's (from the imported prediction log)."""
+    from apps.deployments.models import Prediction
+
+    shadows = list(
+        Prediction.objects.filter(deployment=deployment, shadow=True)
+        .order_by("-predicted_at")
+        .values_list("version__number", "shadow_of", "outputs", "latency_ms")[:limit]
+    )
+    live = {
+        pk: (outputs, latency)
+        for pk, outputs, latency in Prediction.objects.filter(pk__in=[row[1] for row in shadows]).values_list(
+            "pk", "outputs", "latency_ms"
+        )
+    }
+    by_version: dict[int, list] = {}
+    for number, shadow_of, outputs, latency in shadows:
+        if shadow_of in live:
+            by_version.setdefault(number, []).append((live[shadow_of], (outputs, latency)))
+    comparisons = []
+    for number, pairs in sorted(by_version.items()):
+        gaps = [gap for (lo, _), (so, _) in pairs if (gap := _probability_gap(lo, so)) is not None]
+        comparisons.append(
+            ShadowComparison(
+                shadow_version=number,
+                pairs=len(pairs),
+                agreement=sum(lo.get("predict") == so.get("predict") for (lo, _), (so, _) in pairs) / len(pairs),
+                mean_probability_gap=sum(gaps) / len(gaps) if gaps else None,
+                live_mean_ms=sum(lat for (_, lat), _ in pairs) / len(pairs),
+                shadow_mean_ms=sum(lat for _, (_, lat) in pairs) / len(pairs),
+            )
+        )
+    return comparisons
+
+
 # --- What can be deployed -------------------------------------------------------------------------------------------
 def deployable_versions(*, registered_model: RegisteredModel, environment: str) -> QuerySet[ModelVersion]:
     """Ready versions that may take live traffic in `environment` (approved for production; staging too in a

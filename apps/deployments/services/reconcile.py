@@ -42,7 +42,16 @@ from workers.serving.runners.base import (
     EndpointStatus,
     Runner,
 )
-from workers.serving.scrape import BUCKET_COUNT, Scrape, ScrapeError, Series, interval_delta, quantile_ms, scrape
+from workers.serving.scrape import (
+    BUCKET_COUNT,
+    Scrape,
+    ScrapeError,
+    Series,
+    interval_delta,
+    load_failure,
+    quantile_ms,
+    scrape,
+)
 
 # Passed to model servers when the portal has them: how they reach an S3-compatible artifact store.
 STORE_VARIABLES = ("S3_ENDPOINT_URL", "S3_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
@@ -316,13 +325,16 @@ def _latency_limit(deployment: Deployment) -> float | None:
     return float(budget) if budget else None
 
 
-def _load_failure(observation: Observation, version_number: int) -> str:
-    """Why `version_number` did not load, when a replica said so."""
+def _load_failure(deployment: Deployment, observation: Observation, version_number: int) -> str:
+    """Why `version_number` did not load, when a replica says so (a version with live traffic also shows in the
+    replica's refused reload; an idle or shadow one only in its readiness answer)."""
     if observation.status is None:
         return ""
     for replica in observation.status.replicas:
         if replica.reload_error and f"version {version_number} " in replica.reload_error:
             return replica.reload_error
+        if replica.alive and (reason := load_failure(replica.url, deployment.name, str(version_number))):
+            return reason
     return ""
 
 
@@ -331,7 +343,8 @@ def _advance_rollout(deployment: Deployment, observation: Observation) -> bool:
     if deployment.revision != deployment.applied_revision or deployment.rollout_version_id is None:
         return False
     number = deployment.rollout_version.number
-    failure = _load_failure(observation, number)
+    ready = number in observation.ready_everywhere()
+    failure = "" if ready else _load_failure(deployment, observation, number)
     if deployment.rollout_state == RolloutState.WARMING:
         if number in observation.ready_everywhere():
             deployment_services.blue_green_switch(

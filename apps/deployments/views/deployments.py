@@ -127,6 +127,7 @@ def _page_context(request, deployment, **bound_forms) -> dict[str, Any]:
         "live_routes": [route for route in routes if route.role == RouteRole.LIVE],
         "shadow_routes": [route for route in routes if route.role == RouteRole.SHADOW],
         "figures": selectors.live_figures(deployment=deployment),
+        "shadow_comparisons": selectors.shadow_comparison(deployment=deployment) if can_view_predictions else [],
         "history": selectors.traffic_history(deployment=deployment)[:30],
         "can_manage": may_manage,
         "actions": selectors.strategy_actions(deployment=deployment) if may_manage else [],

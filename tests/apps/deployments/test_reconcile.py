@@ -147,3 +147,54 @@ def test_a_canary_breaching_its_error_limit_is_rolled_back_automatically(product
     rollback = deployment.traffic_changes.get(kind=TrafficChangeKind.CANARY_ROLLBACK)
     assert rollback.actor is None and "error rate" in rollback.reason
     assert {predict(deployment.url)[1]["model_version"] for _ in range(20)} == {str(stable.number)}
+
+
+def test_a_blue_green_whose_new_version_does_not_load_is_rolled_back_and_the_old_one_keeps_serving(
+    production_of, deployer, local_runner
+):
+    from apps.core.artifacts import artifact_store
+
+    first = production_of()
+    deployment = deploy(first, deployer, local_runner)
+    second = production_of(seed=5)
+    artifact_store().put_bytes(second.artifact_key, b"not the approved model", overwrite=True)
+
+    services.deployment_rollout(deployment=deployment, version=second, actor=deployer, strategy=Strategy.BLUE_GREEN)
+    deployment = reconcile(deployment, local_runner)
+
+    assert deployment.rollout_state == RolloutState.ROLLED_BACK
+    rollback = deployment.traffic_changes.get(kind=TrafficChangeKind.BLUE_GREEN_SWITCH_BACK)
+    assert rollback.actor is None and "did not load" in rollback.reason and "ArtifactTampered" in rollback.reason
+    assert deployment.status == DeploymentStatus.READY, deployment.status_reason
+    assert {predict(deployment.url)[1]["model_version"] for _ in range(10)} == {str(first.number)}
+
+
+def test_a_shadow_gets_a_copy_of_live_traffic_and_the_page_compares_them(
+    production_version, staged_of, deployer, local_runner
+):
+    from apps.deployments.models import Prediction
+    from apps.deployments.selectors.deployments import shadow_comparison
+    from apps.deployments.services.predictions import predictions_import
+    from workers.serving.log_files import read_log_folder
+
+    deployment = deploy(production_version, deployer, local_runner)
+    candidate = staged_of(seed=5)
+    services.shadow_start(deployment=deployment, version=candidate, actor=deployer)
+    deployment = reconcile(deployment, local_runner)
+
+    answers = [predict(deployment.url)[1] for _ in range(10)]
+    live_ids = {answer["prediction_ids"][0] for answer in answers}
+
+    def all_shadows_imported() -> bool:
+        predictions_import(deployment=deployment, reader=read_log_folder)
+        return Prediction.objects.filter(deployment=deployment, shadow=True).count() == 10
+
+    from tests.support.celery_worker import wait_for
+
+    assert wait_for(all_shadows_imported, timeout=20)
+    assert {answer["model_version"] for answer in answers} == {str(production_version.number)}  # never the shadow
+    shadows = Prediction.objects.filter(deployment=deployment, shadow=True)
+    assert set(shadows.values_list("shadow_of", flat=True)) == live_ids
+    [comparison] = shadow_comparison(deployment=deployment)
+    assert (comparison.shadow_version, comparison.pairs) == (candidate.number, 10)
+    assert 0 <= comparison.agreement <= 1 and comparison.mean_probability_gap is not None

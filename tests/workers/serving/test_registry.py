@@ -76,3 +76,20 @@ def test_a_reload_loads_new_versions_before_swapping_and_drops_removed_ones(arti
     app.registry.reload(parse_deployment({"models": [second]}))
     assert app.registry.get("churn", "1") is None
     assert infer(app, "/v2/models/churn/versions/1/infer").status == 404
+
+
+def test_versions_load_from_an_s3_compatible_store_named_by_the_environment(s3_server, s3_store, serve, monkeypatch):
+    """The runner passes the portal's S3_ENDPOINT_URL, S3_REGION and AWS credentials to the server."""
+    from tests.workers.serving.conftest import Artifacts
+
+    monkeypatch.setenv("S3_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("S3_REGION", s3_server.region)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    entry = Artifacts(store=s3_store).publish("churn", "1")
+    assert entry["artifact_store"].startswith("s3://")
+
+    app = serve([entry])
+
+    assert app.registry.failures == {}
+    assert infer(app, "/v2/models/churn/infer").status == 200
