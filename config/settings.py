@@ -212,6 +212,7 @@ CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
     "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
     "notifications-dispatch-due-deliveries": {"task": "notifications.dispatch_due_deliveries", "schedule": 60.0},
+    "deployments-sweep-explanations": {"task": "deployments.sweep_explanations", "schedule": 60.0},
     "deployments-import-prediction-logs": {"task": "deployments.import_prediction_logs", "schedule": 5.0},
     "deployments-reconcile-all": {
         "task": "deployments.reconcile_all",
@@ -248,6 +249,8 @@ SERVING_READY_TIMEOUT = env_int("SERVING_READY_TIMEOUT", 60)
 # The model servers' own prediction-log rotation: a shorter age brings predictions to the portal sooner.
 SERVING_LOG_ROTATE_SECONDS = env_int("SERVING_LOG_ROTATE_SECONDS", 60)
 
+# An explanation a worker claimed and did not finish within this is failed ("ask again"); one not claimed is re-sent.
+EXPLANATION_STALE_MINUTES = env_int("EXPLANATION_STALE_MINUTES", 15)
 # What the docker and kubernetes runners are built with (docs/operations.md, "Model servers"); the local runner
 # needs only SERVING_STATE_DIR and SERVING_READY_TIMEOUT.
 SERVING_IMAGE = env_str("SERVING_IMAGE", "mlplatform-serving:local")

@@ -55,3 +55,11 @@ def reconcile_all_deployments() -> dict[str, str]:
     from workers.tasks.deployments import reconcile_one
 
     return {str(pk): reconcile_one(str(pk)) for pk in deployments_to_reconcile()}
+
+
+@shared_task(name="deployments.sweep_explanations", base=ContextTask, acks_late=True, soft_time_limit=50, time_limit=60)
+def sweep_explanations() -> dict:
+    """Fail explanations whose worker died; dispatch again those whose dispatch was lost."""
+    from apps.deployments.services.predictions import explanations_sweep
+
+    return explanations_sweep(stale_after_minutes=settings.EXPLANATION_STALE_MINUTES)

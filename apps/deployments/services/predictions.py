@@ -457,3 +457,29 @@ def explanation_succeed(*, explanation_id, result: dict[str, Any]) -> Prediction
 def explanation_fail(*, explanation_id, error: str) -> PredictionExplanation:
     """running -> failed with a sentence for the reader (no-op once finished)."""
     return _finish(explanation_id, status=ExplanationStatus.FAILED, error=error)
+
+
+def explanations_sweep(*, stale_after_minutes: int) -> dict[str, int]:
+    """Explanations a worker lost: running ones not finished `stale_after_minutes` after their claim fail with a
+    sentence (the reader may ask again); queued ones not claimed for as long are dispatched again (the message was
+    lost). `updated_at` is the claim's time for a running one and the request's for a queued one."""
+    cutoff = timezone.now() - timezone.timedelta(minutes=stale_after_minutes)
+    stale = list(
+        PredictionExplanation.objects.filter(status=ExplanationStatus.RUNNING, updated_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for explanation_id in stale:
+        explanation_fail(
+            explanation_id=explanation_id, error="The worker explaining it stopped (lost or killed). Ask again."
+        )
+    lost = [
+        str(pk)
+        for pk in PredictionExplanation.objects.filter(
+            status=ExplanationStatus.QUEUED, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    ]
+    for explanation_id in lost:
+        PredictionExplanation.objects.filter(pk=explanation_id).update(updated_at=timezone.now())
+        current_app.send_task(EXPLAIN_TASK, args=[explanation_id])
+    return {"failed": len(stale), "requeued": len(lost)}

@@ -168,3 +168,32 @@ def test_a_stakeholder_may_not_request_an_explanation(production_version, member
         explanation_request(prediction=prediction, actor=member(Role.STAKEHOLDER))
 
     assert PredictionExplanation.objects.count() == 0 and explain_tasks(sent_tasks) == []
+
+
+def test_the_sweep_fails_an_explanation_whose_worker_died_and_resends_a_lost_one(
+    production_version, log_root, explainer_user, sent_tasks, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.deployments.services.predictions import explanation_claim, explanations_sweep
+
+    deployment = make_deployment(production_version)
+    with django_capture_on_commit_callbacks(execute=True):
+        died = explanation_request(prediction=prediction_row(deployment, production_version), actor=explainer_user)
+        lost = explanation_request(prediction=prediction_row(deployment, production_version), actor=explainer_user)
+        fresh = explanation_request(prediction=prediction_row(deployment, production_version), actor=explainer_user)
+    explanation_claim(explanation_id=died.pk)
+    long_ago = timezone.now() - timedelta(minutes=30)
+    PredictionExplanation.objects.filter(pk__in=[died.pk, lost.pk]).update(updated_at=long_ago)
+    sent_tasks.clear()
+
+    outcome = explanations_sweep(stale_after_minutes=15)
+
+    assert outcome == {"failed": 1, "requeued": 1}
+    died.refresh_from_db()
+    assert died.status == ExplanationStatus.FAILED and "Ask again" in died.error
+    assert explain_tasks(sent_tasks) == [(EXPLAIN_TASK, [str(lost.pk)], None)]
+    fresh.refresh_from_db()
+    assert fresh.status == ExplanationStatus.QUEUED
