@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.notifications",
     "apps.deployments",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -212,6 +213,7 @@ CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
     "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
     "notifications-dispatch-due-deliveries": {"task": "notifications.dispatch_due_deliveries", "schedule": 60.0},
+    "monitoring-advance-retrainings": {"task": "monitoring.advance_retrainings", "schedule": 60.0},
     "deployments-sweep-explanations": {"task": "deployments.sweep_explanations", "schedule": 60.0},
     "deployments-import-prediction-logs": {"task": "deployments.import_prediction_logs", "schedule": 5.0},
     "deployments-reconcile-all": {
@@ -354,6 +356,10 @@ SPECTACULAR_SETTINGS = {
         "StageChangeEnum": "apps.registry.api.serializers.STAGE_CHANGES",
         "ModelVersionStatusEnum": "apps.registry.choices.VersionStatus",
         "PromotionRequestStatusEnum": "apps.registry.choices.RequestStatus",
+        "DeploymentStatusEnum": "apps.deployments.choices.DeploymentStatus",
+        "MonitorJobStatusEnum": "apps.monitoring.choices.JobStatus",
+        "AlertStatusEnum": "apps.monitoring.choices.AlertStatus",
+        "RetrainingStatusEnum": "apps.monitoring.choices.RetrainingStatus",
     },
 }
 

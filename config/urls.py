@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.registry.api.urls")),
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.deployments.api.urls")),
+    path("", include("apps.monitoring.api.urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("models/", include("apps.registry.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("deployments/", include("apps.deployments.urls")),
+    path("monitoring/", include("apps.monitoring.urls")),
     path("api/v1/", include(api_v1)),
     path("api/2.0/mlflow/", include("apps.registry.api.mlflow_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

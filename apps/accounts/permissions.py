@@ -50,6 +50,11 @@ class Action(StrEnum):
     PREDICTION_VIEW = "prediction.view"
     PREDICTION_EXPLAIN = "prediction.explain"
     GROUND_TRUTH_RECORD = "ground_truth.record"
+    MONITOR_VIEW = "monitor.view"
+    MONITORING_OVERVIEW = "monitoring.overview"
+    MONITOR_CONFIGURE = "monitor.configure"
+    ALERT_HANDLE = "alert.handle"
+    RETRAINING_MANAGE = "retraining.manage"
     NOTIFICATION_READ_OWN = "notification.read_own"
     WEBHOOK_MANAGE = "webhook.manage"
 
@@ -182,6 +187,28 @@ POLICY: dict[Action, Rule] = {
         "Record actual outcomes of predictions (ground truth), one at a time or in bulk",
         global_roles=frozenset({A}),
         project_roles=frozenset({S, D}),
+    ),
+    Action.MONITOR_VIEW: Rule(
+        "See a deployment's monitoring: checks, drift reports, performance, service health, realised value, alerts",
+        global_roles=frozenset({C, A}),
+        project_roles=ALL_PROJECT_ROLES,
+    ),
+    Action.MONITORING_OVERVIEW: Rule(
+        "See every deployment's health on one page (status, open alerts, drift, errors; no predictions)",
+        global_roles=frozenset({R, C, A}),
+    ),
+    Action.MONITOR_CONFIGURE: Rule(
+        "Edit a monitor (reference, window, schedule, alert rules) and run a check now",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D, R}),
+    ),
+    Action.ALERT_HANDLE: Rule(
+        "Acknowledge and resolve alerts with a note", global_roles=frozenset({A}), project_roles=frozenset({D, R})
+    ),
+    Action.RETRAINING_MANAGE: Rule(
+        "Set a model's retraining policy (triggers, schedule) and start a retraining by hand",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
     ),
     Action.NOTIFICATION_READ_OWN: Rule(
         "Read one's own notification inbox and mark items read", global_roles=frozenset({S, D, R, C, A})

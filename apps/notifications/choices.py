@@ -12,6 +12,11 @@ class Event(models.TextChoices):
     DEPLOYMENT_ROLLED_BACK = "deployment.rolled_back", "A canary was rolled back automatically"
     DEPLOYMENT_FAILED = "deployment.failed", "A deployment stopped serving"
     MONITORING_ALERT_RAISED = "monitoring.alert_raised", "A monitoring alert was raised"
+    MONITORING_RETRAINING_REQUESTED = (
+        "monitoring.retraining_requested",
+        "A retraining registered a new version and requested its promotion",
+    )
+    MONITORING_RETRAINING_FAILED = "monitoring.retraining_failed", "A retraining failed"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -11,6 +11,8 @@ from apps.accounts.permissions import Action, can, require
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
 from apps.experiments.selectors import experiment_list
+from apps.monitoring.selectors import project_realised_value
+from apps.monitoring.services.monitors import expected_value_per_decision
 from apps.projects.choices import METRICS_BY_PROBLEM_TYPE, ProjectStatus
 from apps.projects.forms import (
     ProblemDefinitionForm,
@@ -76,6 +78,10 @@ def _detail_context(request, project, **forms) -> dict:
         "member_form": forms.get("member_form") or ProjectMemberForm(prefix="member"),
         "recent_experiments": list(experiment_list(actor=request.user, project=project)[:RECENT_EXPERIMENTS]),
         "production_versions": production_versions(project=project),
+        "expected_per_decision": expected_value_per_decision(definition),
+        "realised_values": project_realised_value(project=project)
+        if can(request.user, Action.MONITOR_VIEW, project)
+        else [],
     }
 
 

@@ -16,6 +16,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
 from apps.deployments.selectors.deployments import deployment_offer
 from apps.experiments.selectors import run_get
+from apps.monitoring.models import RetrainingRun
 from apps.projects.selectors import project_get, project_visible_queryset
 from apps.registry import cards, selectors, services
 from apps.registry.choices import RequestStatus, Stage, VersionStatus
@@ -295,6 +296,7 @@ def _promotion_context(request, promotion, **forms) -> dict:
         "can_withdraw": promotion.status == RequestStatus.OPEN and promotion.requester_id == request.user.pk,
         "approve_form": forms.get("approve_form") or ApproveForm(prefix="approve"),
         "reject_form": forms.get("reject_form") or RejectForm(prefix="reject"),
+        "retraining": RetrainingRun.objects.filter(promotion_request=promotion).first(),
     }
 
 

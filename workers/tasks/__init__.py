@@ -4,6 +4,8 @@ from workers.tasks import (  # noqa: F401
     datasets,
     deployments,
     explanations,
+    monitoring,
+    monitoring_retraining,
     notifications,
     periodic,
     predictions,

@@ -97,6 +97,7 @@ class VersionFiguresSerializer(serializers.Serializer):
     requests_per_second = serializers.FloatField()
     error_rate = serializers.FloatField()
     p50_ms = serializers.FloatField(allow_null=True)
+    p95_ms = serializers.FloatField(allow_null=True)
     p99_ms = serializers.FloatField(allow_null=True)
     mean_ms = serializers.FloatField(allow_null=True)
 

@@ -76,6 +76,7 @@ class VersionFigures:
     requests_per_second: float
     error_rate: float
     p50_ms: float | None
+    p95_ms: float | None
     p99_ms: float | None
     mean_ms: float | None
 
@@ -109,6 +110,7 @@ def live_figures(*, deployment: Deployment, window: timedelta = LIVE_WINDOW) -> 
                 requests_per_second=requests / seconds if seconds else 0.0,
                 error_rate=errors / requests if requests else 0.0,
                 p50_ms=quantile_ms(buckets, 0.5),
+                p95_ms=quantile_ms(buckets, 0.95),
                 p99_ms=quantile_ms(buckets, 0.99),
                 mean_ms=latency / requests * 1000 if requests else None,
             )

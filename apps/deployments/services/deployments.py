@@ -34,6 +34,7 @@ from apps.deployments.choices import (
     TrafficChangeKind,
 )
 from apps.deployments.models import Deployment, DeploymentRoute, TrafficChange
+from apps.monitoring.services.monitors import monitor_create
 from apps.notifications.choices import Event
 from apps.notifications.services import notify
 from apps.projects.choices import ProjectStatus
@@ -286,6 +287,7 @@ def deployment_create(
             _record_change(
                 deployment, kind=TrafficChangeKind.DEPLOY, actor=actor, before=before, after=after, reason=description
             )
+            monitor_create(deployment=deployment, actor=actor)
     except IntegrityError:
         raise _refuse("name", f"An endpoint named {name!r} already exists.", status=409) from None
     return deployment

@@ -49,6 +49,11 @@ GLOBAL = {
     Action.PREDICTION_VIEW: {C, A},
     Action.PREDICTION_EXPLAIN: {C, A},
     Action.GROUND_TRUTH_RECORD: {A},
+    Action.MONITOR_VIEW: {C, A},
+    Action.MONITORING_OVERVIEW: {R, C, A},
+    Action.MONITOR_CONFIGURE: {A},
+    Action.ALERT_HANDLE: {A},
+    Action.RETRAINING_MANAGE: {A},
     Action.NOTIFICATION_READ_OWN: {S, D, R, C, A},
     Action.WEBHOOK_MANAGE: {A},
 }
@@ -85,6 +90,11 @@ AS_MEMBER = {
     Action.PREDICTION_VIEW: {D, R, C},
     Action.PREDICTION_EXPLAIN: {D, R, C},
     Action.GROUND_TRUTH_RECORD: {S, D},
+    Action.MONITOR_VIEW: {S, D, R, C},
+    Action.MONITORING_OVERVIEW: set(),
+    Action.MONITOR_CONFIGURE: {D, R},
+    Action.ALERT_HANDLE: {D, R},
+    Action.RETRAINING_MANAGE: {D},
     Action.NOTIFICATION_READ_OWN: set(),
     Action.WEBHOOK_MANAGE: set(),
 }

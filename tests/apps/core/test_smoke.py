@@ -41,7 +41,15 @@ def test_navigation_shows_users_only_to_admins(db):
         "datasets",
         "experiments",
         "models",
+        "deployments",
+        "monitoring",
         "audit",
         "users",
     ]
-    assert [a["key"] for a in areas_for(UserFactory(role=Role.STAKEHOLDER))] == ["projects", "datasets", "models"]
+    assert [a["key"] for a in areas_for(UserFactory(role=Role.STAKEHOLDER))] == [
+        "projects",
+        "datasets",
+        "models",
+        "deployments",
+        "monitoring",
+    ]

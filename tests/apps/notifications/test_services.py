@@ -10,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.core.crypto import decrypt_text
 from apps.core.exceptions import ApplicationError
 from apps.notifications import services
-from apps.notifications.choices import DeliveryStatus
+from apps.notifications.choices import DeliveryStatus, Event
 from apps.notifications.models import Notification, Webhook, WebhookDelivery
 from tests.apps.notifications.conftest import PUBLIC_URL
 from tests.factories import UserFactory
@@ -246,10 +246,7 @@ def test_every_wrong_field_is_named(admin):
     assert refused.value.errors == {
         "name": ["This field is required."],
         "url": ["Use an http:// or https:// URL."],
-        "events": [
-            "Unknown event: registry.nope. Known: registry.version_created, registry.stage_changed, "
-            "registry.request_opened, registry.request_decided, monitoring.alert_raised."
-        ],
+        "events": [f"Unknown event: registry.nope. Known: {', '.join(Event.values)}."],
         "active": ["true or false."],
     }
 

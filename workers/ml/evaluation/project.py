@@ -17,6 +17,7 @@ from workers.ml.evaluation.targets import ProjectTargets
 from workers.ml.training.spec import LOWER_IS_BETTER
 
 DEFAULT_THRESHOLD = 0.5
+BINARY_COUNTS = ("true_positive", "false_positive", "true_negative", "false_negative")
 REQUIRED_FIGURES = {
     "binary": ("value_per_correct_decision", "cost_false_positive", "cost_false_negative"),
     "multiclass": ("value_per_correct_decision", "cost_per_misclassification"),
@@ -56,10 +57,8 @@ def project_verdict(targets: ProjectTargets, test_metrics: dict) -> dict:
     return verdict
 
 
-def business_value(
-    targets: ProjectTargets, *, problem_type: str, y_true, y_pred, positive_proba=None, classes=None
-) -> dict:
-    """The expected value on the test set (see the module docstring)."""
+def _missing_figures(targets: ProjectTargets, problem_type: str) -> dict | None:
+    """Why the value cannot be computed (clustering, missing ROI figures), or None."""
     if problem_type not in REQUIRED_FIGURES:
         return {
             "computed": False,
@@ -73,15 +72,45 @@ def business_value(
             "missing": missing,
             "reason": "Set these ROI figures on the project to see the model's business value: " + ", ".join(missing),
         }
+    return None
+
+
+def business_value(
+    targets: ProjectTargets, *, problem_type: str, y_true, y_pred, positive_proba=None, classes=None
+) -> dict:
+    """The expected value on the test set (see the module docstring)."""
+    refusal = _missing_figures(targets, problem_type)
+    if refusal is not None:
+        return refusal
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if problem_type == "binary":
         return _binary_value(targets, y_true, y_pred, positive_proba, classes)
     if problem_type == "multiclass":
         right = int((y_true == y_pred).sum())
-        wrong = len(y_true) - right
+        return value_from_counts(
+            targets, problem_type="multiclass", counts={"right": right, "wrong": len(y_true) - right}
+        )
+    absolute_error = float(np.abs(y_true.astype(float) - y_pred.astype(float)).sum())
+    return value_from_counts(
+        targets, problem_type="regression", counts={"decisions": len(y_true), "sum_absolute_error": absolute_error}
+    )
+
+
+def value_from_counts(targets: ProjectTargets, *, problem_type: str, counts: dict) -> dict:
+    """The value of decisions given by their counts (the module docstring's formulas): binary true_positive,
+    false_positive, true_negative, false_negative; multiclass right, wrong; regression decisions,
+    sum_absolute_error. Used for the expected value on the test set and the realised value on live outcomes."""
+    refusal = _missing_figures(targets, problem_type)
+    if refusal is not None:
+        return refusal
+    if problem_type == "binary":
+        counts = {key: int(counts.get(key, 0)) for key in BINARY_COUNTS}
+        return _result(targets, _binary_total(targets, **counts), sum(counts.values()), counts=counts)
+    if problem_type == "multiclass":
+        right, wrong = int(counts.get("right", 0)), int(counts.get("wrong", 0))
         total = targets.value_per_correct_decision * right - targets.cost_per_misclassification * wrong
-        return _result(targets, total, len(y_true), counts={"right": right, "wrong": wrong})
-    return _regression_value(targets, y_true, y_pred)
+        return _result(targets, total, right + wrong, counts={"right": right, "wrong": wrong})
+    return _regression_value(targets, int(counts["decisions"]), float(counts["sum_absolute_error"]))
 
 
 def _binary_value(targets, y_true, y_pred, positive_proba, classes) -> dict:
@@ -93,8 +122,7 @@ def _binary_value(targets, y_true, y_pred, positive_proba, classes) -> dict:
         "true_negative": int((~is_positive & ~predicted_positive).sum()),
         "false_negative": int((is_positive & ~predicted_positive).sum()),
     }
-    total = _binary_total(targets, **counts)
-    result = _result(targets, total, len(y_true), counts=counts)
+    result = value_from_counts(targets, problem_type="binary", counts=counts)
     if positive_proba is not None:
         result["threshold"] = best_threshold(targets, is_positive, np.asarray(positive_proba, dtype=float))
     return result
@@ -149,15 +177,14 @@ def best_threshold(targets: ProjectTargets, is_positive: np.ndarray, positive_pr
     }
 
 
-def _regression_value(targets, y_true, y_pred) -> dict:
+def _regression_value(targets, decisions: int, absolute_error: float) -> dict:
     assumptions = []
     value_per_decision = targets.value_per_correct_decision
     if value_per_decision is None:
         value_per_decision = 0.0
         assumptions.append("No value per decision was given: only the cost of the errors counts.")
-    absolute_error = float(np.abs(y_true.astype(float) - y_pred.astype(float)).sum())
-    total = value_per_decision * len(y_true) - targets.cost_per_unit_error * absolute_error
-    result = _result(targets, total, len(y_true), counts={"sum_absolute_error": absolute_error})
+    total = value_per_decision * decisions - targets.cost_per_unit_error * absolute_error
+    result = _result(targets, total, decisions, counts={"sum_absolute_error": absolute_error})
     result["assumptions"] = assumptions
     return result
 
