@@ -55,6 +55,11 @@ class Action(StrEnum):
     MONITOR_CONFIGURE = "monitor.configure"
     ALERT_HANDLE = "alert.handle"
     RETRAINING_MANAGE = "retraining.manage"
+    FEATURE_VIEW = "feature.view"
+    FEATURE_DEFINE = "feature.define"
+    TRAINING_SET_BUILD = "training_set.build"
+    PERSONAL_FEATURE_EXCEPTION = "feature.personal_exception"
+    ONLINE_FEATURES_READ = "feature.online_read"
     NOTIFICATION_READ_OWN = "notification.read_own"
     WEBHOOK_MANAGE = "webhook.manage"
 
@@ -209,6 +214,30 @@ POLICY: dict[Action, Rule] = {
         "Set a model's retraining policy (triggers, schedule) and start a retraining by hand",
         global_roles=frozenset({A}),
         project_roles=frozenset({D}),
+    ),
+    Action.FEATURE_VIEW: Rule(
+        "Browse the feature catalog: definitions, versions, freshness, statistics and where features are used",
+        global_roles=frozenset({D, R, C, A}),
+    ),
+    Action.FEATURE_DEFINE: Rule(
+        "Define entities, features and feature views on the project's datasets, and materialise them",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
+    ),
+    Action.TRAINING_SET_BUILD: Rule(
+        "Build point-in-time correct training sets from catalog features into the project's datasets",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D}),
+    ),
+    Action.PERSONAL_FEATURE_EXCEPTION: Rule(
+        "Allow a personal feature into a training set of the project, with a written reason",
+        global_roles=frozenset({C}),
+        project_roles=frozenset({C}),
+    ),
+    Action.ONLINE_FEATURES_READ: Rule(
+        "Read online feature values by entity keys through the API",
+        global_roles=frozenset({A}),
+        project_roles=frozenset({D, R}),
     ),
     Action.NOTIFICATION_READ_OWN: Rule(
         "Read one's own notification inbox and mark items read", global_roles=frozenset({S, D, R, C, A})

@@ -62,7 +62,6 @@ def run_check_task(check_id: str) -> str:
 def run_check(check) -> None:
     from apps.monitoring import selectors
     from apps.monitoring.services import checks
-    from workers.ml.drift.check import drift_html
     from workers.ml.drift.sampling import reservoir_sample
     from workers.ml.monitoring.outcomes import concept_drift
     from workers.ml.training.spec import LOWER_IS_BETTER
@@ -72,8 +71,8 @@ def run_check(check) -> None:
     counter = _Counter()
     sample = reservoir_sample(counter.count(selectors.window_records(inputs=inputs)), check.monitor.max_rows, SEED)
     current = _current_frame(sample, inputs)
-    drift = _drift(reference, current, check.monitor)
-    report_key = _store_report(check, drift_html(reference, current)) if len(current) else ""
+    drift, html = _drift(reference, current, check.monitor, window_rows=counter.rows)
+    report_key = _store_report(check, html) if html else ""
     performance, value = _outcomes(inputs, max_rows=check.monitor.max_rows)
     primary = inputs.targets.primary_metric
     concept = concept_drift(
@@ -116,13 +115,21 @@ def _current_frame(sample: list[dict], inputs):
     return frame_from_predictions(sample, signature=inputs.signature)
 
 
-def _drift(reference, current, monitor) -> dict:
+def _drift(reference, current, monitor, *, window_rows: int) -> tuple[dict, str]:
+    """The drift result and Evidently's HTML report of the same run (one Evidently run per check)."""
     from workers.ml.drift.check import drift_check
 
     if not len(current):
-        return {"computed": False, "reason": "No predictions in the window."}
-    result = drift_check(reference, current, column_threshold=monitor.drift_column_threshold)
-    return {"computed": True, **result.as_dict()}
+        return {"computed": False, "reason": "No predictions in the window."}, ""
+    result = drift_check(
+        reference,
+        current,
+        column_threshold=monitor.drift_column_threshold,
+        max_current_rows=monitor.max_rows,
+        current_source_rows=window_rows,
+        html=True,
+    )
+    return {"computed": True, **result.as_dict()}, result.html or ""
 
 
 def _outcomes(inputs, *, max_rows: int) -> tuple[dict, dict]:

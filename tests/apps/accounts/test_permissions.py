@@ -54,6 +54,11 @@ GLOBAL = {
     Action.MONITOR_CONFIGURE: {A},
     Action.ALERT_HANDLE: {A},
     Action.RETRAINING_MANAGE: {A},
+    Action.FEATURE_VIEW: {D, R, C, A},
+    Action.FEATURE_DEFINE: {A},
+    Action.TRAINING_SET_BUILD: {A},
+    Action.PERSONAL_FEATURE_EXCEPTION: {C},
+    Action.ONLINE_FEATURES_READ: {A},
     Action.NOTIFICATION_READ_OWN: {S, D, R, C, A},
     Action.WEBHOOK_MANAGE: {A},
 }
@@ -95,6 +100,11 @@ AS_MEMBER = {
     Action.MONITOR_CONFIGURE: {D, R},
     Action.ALERT_HANDLE: {D, R},
     Action.RETRAINING_MANAGE: {D},
+    Action.FEATURE_VIEW: set(),
+    Action.FEATURE_DEFINE: {D},
+    Action.TRAINING_SET_BUILD: {D},
+    Action.PERSONAL_FEATURE_EXCEPTION: {C},
+    Action.ONLINE_FEATURES_READ: {D, R},
     Action.NOTIFICATION_READ_OWN: set(),
     Action.WEBHOOK_MANAGE: set(),
 }
