@@ -34,7 +34,7 @@ from apps.deployments.choices import (
     TrafficChangeKind,
 )
 from apps.deployments.models import Deployment, DeploymentRoute, TrafficChange
-from apps.monitoring.services.monitors import monitor_create
+from apps.monitoring.services.monitors import monitor_create, monitor_schedule_refresh
 from apps.notifications.choices import Event
 from apps.notifications.services import notify
 from apps.projects.choices import ProjectStatus
@@ -688,6 +688,7 @@ def deployment_stop(*, deployment: Deployment, actor, reason: str) -> Deployment
             reason=reason,
             fields=("stopped_at",),
         )
+        monitor_schedule_refresh(deployment=deployment)
     return deployment
 
 
@@ -712,4 +713,5 @@ def deployment_start(*, deployment: Deployment, actor) -> Deployment:
             after=routes,
             fields=("stopped_at",),
         )
+        monitor_schedule_refresh(deployment=deployment)
     return deployment

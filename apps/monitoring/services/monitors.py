@@ -177,6 +177,14 @@ def monitor_update(*, monitor: Monitor, actor, data: dict[str, Any]) -> Monitor:
     return monitor
 
 
+def monitor_schedule_refresh(*, deployment) -> None:
+    """In the caller's transaction (deployment_stop / deployment_start): checks pause while nothing serves."""
+    monitor = Monitor.objects.filter(deployment=deployment).first()
+    if monitor is not None:
+        monitor.deployment = deployment
+        _sync_schedule(monitor)
+
+
 def _sync_schedule(monitor: Monitor) -> None:
     """One PeriodicTask per monitor running its check every `schedule_minutes`, enabled with the monitor."""
     interval, _ = IntervalSchedule.objects.get_or_create(

@@ -138,3 +138,14 @@ def test_the_evidently_report_is_served_sandboxed(deployed, alert, deployer, cli
     answer = client.get(f"/monitoring/checks/{check.pk}/report/")
     assert answer.status_code == 200 and answer.content.startswith(b"<html>")
     assert answer["Content-Security-Policy"].startswith("sandbox")
+
+
+def test_checks_pause_while_the_deployment_is_stopped(deployed, deployer):
+    from django_celery_beat.models import PeriodicTask
+
+    from apps.deployments.services import deployments as deployment_services
+
+    deployment_services.deployment_stop(deployment=deployed, actor=deployer, reason="Maintenance.")
+    assert not PeriodicTask.objects.get(pk=deployed.monitor.periodic_task_id).enabled
+    deployment_services.deployment_start(deployment=deployed, actor=deployer)
+    assert PeriodicTask.objects.get(pk=deployed.monitor.periodic_task_id).enabled
