@@ -36,6 +36,7 @@ from workers.serving.config import (
     load_deployment,
     settings_from_env,
 )
+from workers.serving.features import OnlineFeatures, online_features
 from workers.serving.metrics import Metrics
 from workers.serving.prediction_log import JsonLinesSink, PredictionLogger
 from workers.serving.protocols import mlflow_columns, mlflow_error, v2_columns, v2_datatype, v2_error
@@ -80,6 +81,7 @@ class ServingApp:
         router: Router,
         config_path: Path | None = None,
         admin_token: str = "",
+        features: OnlineFeatures | None = None,
     ):
         self.registry = registry
         self.logger = logger
@@ -87,6 +89,7 @@ class ServingApp:
         self.router = router
         self.config_path = config_path
         self.admin_token = admin_token
+        self.features = features
         self.metrics = Metrics()
         self.shadows = ShadowRunner()
         self._reload_lock = asyncio.Lock()
@@ -260,7 +263,7 @@ class ServingApp:
         choice = None if self._routed(name, version) else Choice(self._serving(name, version), variant=None)
         try:
             body = await self._json_body(scope, receive)
-            columns = v2_columns(body)
+            columns = self._with_features(v2_columns(body))
             choice = choice or self._route(scope, columns)
             predictions, ids = self._predict(choice, columns, time.perf_counter())
         except (HttpError, InputError) as exc:
@@ -318,7 +321,7 @@ class ServingApp:
         choice = None
         try:
             body = await self._json_body(scope, receive)
-            columns = mlflow_columns(body)
+            columns = self._with_features(mlflow_columns(body))
             choice = self._route(scope, columns)
             predictions, ids = self._predict(choice, columns, time.perf_counter())
         except (HttpError, InputError) as exc:
@@ -351,10 +354,14 @@ class ServingApp:
         async with self._reload_lock:
             try:
                 deployment = await asyncio.to_thread(load_deployment, self.config_path)
+                features = self.features
+                if deployment.features != (features and features.lookup):
+                    features = online_features(deployment.features)
             except ConfigError as exc:
                 raise HttpError(400, str(exc)) from None
             failures = await asyncio.to_thread(self.registry.reload, deployment)
             self.router = Router(deployment.traffic, self.registry, rng=self.router.rng)
+            self.features = features
         payload: dict[str, Any] = {
             "failures": [{"name": ref[0], "version": ref[1], "reason": why} for ref, why in failures.items()],
             "routes": [asdict(state) for state in self.router.states()],
@@ -368,12 +375,16 @@ class ServingApp:
 
     # --- shared steps --------------------------------------------------------------------------------------------
 
+    def _with_features(self, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return columns if self.features is None else self.features.enrich(columns)
+
     def _predict(self, choice: Choice, columns: dict[str, list[Any]], started: float):
         loaded = choice.loaded
-        frame = loaded.validator.frame(columns)
-        predictions = loaded.predict(frame, columns)
+        inputs = columns if self.features is None else self.features.model_inputs(columns, loaded.signature_columns)
+        frame = loaded.validator.frame(inputs)
+        predictions = loaded.predict(frame, inputs)
         ids = [uuid.uuid4().hex for _ in range(len(frame))]
-        self._log(choice, columns, predictions, ids, latency_ms=(time.perf_counter() - started) * 1000)
+        self._log(choice, inputs, predictions, ids, latency_ms=(time.perf_counter() - started) * 1000)
         if choice.variant is not None:  # routed traffic (not a request for one named version) is copied
             self._copy_to_shadow(columns, ids)
         return predictions, ids
@@ -415,6 +426,9 @@ class ServingApp:
         if shadow is None:
             return
         loaded = shadow.loaded
+
+        if self.features is not None:
+            columns = self.features.model_inputs(columns, loaded.signature_columns)
 
         def work() -> Predictions:
             return loaded.predict(loaded.validator.frame(columns), columns)
@@ -492,6 +506,7 @@ def create_app(settings: Settings | None = None) -> ServingApp:
         router=Router(settings.deployment.traffic, registry),
         config_path=settings.config_path,
         admin_token=settings.admin_token,
+        features=online_features(settings.deployment.features),
     )
 
 

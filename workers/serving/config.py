@@ -18,6 +18,9 @@ ready to take over at once); canary: a split by weighted random; ab: a split by 
 header, else the column of the first row), so one key always gets the same variant; shadow: live routes plus a
 `shadow` version that gets a copy of the live traffic. Without `traffic`: direct to the default version.
 
+`features` (optional): {"view", "entity_keys", "columns"}: the server fetches `columns` from the online feature store
+(FEATURES_ONLINE_REDIS_URL) by the entity keys a request sends, for the rows that lack them (workers.serving.features).
+
 Environment: SERVING_CONFIG (the file), MODEL_SIGNING_KEY, SERVING_LOG_DIR (prediction log folder),
 SERVING_ADMIN_TOKEN (enables POST /admin/reload from loopback), and optional limits SERVING_MAX_BATCH_ROWS,
 SERVING_MAX_BODY_BYTES, SERVING_LOG_ROTATE_BYTES, SERVING_LOG_ROTATE_SECONDS.
@@ -77,10 +80,20 @@ class Traffic:
 
 
 @dataclass(frozen=True)
+class FeatureLookup:
+    """Columns the server fetches from the online feature store by entity keys the client sends (apps/features)."""
+
+    view: str
+    entity_keys: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Deployment:
     versions: tuple[VersionSpec, ...]
     default: tuple[str, str]
     traffic: Traffic
+    features: FeatureLookup | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +154,32 @@ def parse_deployment(data: Any) -> Deployment:
         traffic = Traffic(strategy="direct", model=default_ref[0], routes=(only,))
     else:
         traffic = parse_traffic(data["traffic"], model=default_ref[0], listed=listed)
-    return Deployment(versions=versions, default=default_ref, traffic=traffic)
+    features = parse_features(data["features"]) if data.get("features") is not None else None
+    return Deployment(versions=versions, default=default_ref, traffic=traffic, features=features)
+
+
+def _names(where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{where}: a non-empty list of column names is required.")
+    return tuple(value)
+
+
+def parse_features(data: Any) -> FeatureLookup:
+    """The `features` section: {"view", "entity_keys": [...], "columns": [...]}."""
+    if not isinstance(data, dict):
+        raise ConfigError("features: expected an object {view, entity_keys, columns}.")
+    unknown = sorted(set(data) - {"view", "entity_keys", "columns"})
+    if unknown:
+        raise ConfigError(f"features.{unknown[0]}: unknown field; features has view, entity_keys and columns.")
+    if not isinstance(data.get("view"), str) or not data["view"]:
+        raise ConfigError("features.view: the feature view's name is required.")
+    keys, columns = (
+        _names("features.entity_keys", data.get("entity_keys")),
+        _names("features.columns", data.get("columns")),
+    )
+    if set(keys) & set(columns):
+        raise ConfigError("features.columns: an entity key is sent by the client, not fetched.")
+    return FeatureLookup(view=data["view"], entity_keys=keys, columns=columns)
 
 
 def _route(entry: Any, position: int, listed: list[str], model: str) -> Route:

@@ -72,6 +72,10 @@ class LoadedVersion:
         except Fallback:
             return None  # a value only pandas reads exactly: the pipeline answers
 
+    @property
+    def signature_columns(self) -> set[str]:
+        return {column["name"] for column in self.spec.input_signature["columns"]}
+
     def explain(self, frame: pd.DataFrame) -> list[dict]:
         return explain_rows(self.explainer(), frame)
 
