@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.deployments",
     "apps.monitoring",
+    "apps.features",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +214,8 @@ CELERY_BEAT_SCHEDULE = {
     "datasets-sweep-stale-jobs": {"task": "datasets.sweep_stale_jobs", "schedule": 60.0},
     "experiments-sweep-stale-runs": {"task": "experiments.sweep_stale_runs", "schedule": 60.0},
     "notifications-dispatch-due-deliveries": {"task": "notifications.dispatch_due_deliveries", "schedule": 60.0},
+    "features-sync-online": {"task": "features.sync_online_all", "schedule": 900.0},
+    "features-sweep-stale-jobs": {"task": "features.sweep_stale_jobs", "schedule": 60.0},
     "monitoring-advance-retrainings": {"task": "monitoring.advance_retrainings", "schedule": 60.0},
     "deployments-sweep-explanations": {"task": "deployments.sweep_explanations", "schedule": 60.0},
     "deployments-import-prediction-logs": {"task": "deployments.import_prediction_logs", "schedule": 5.0},
@@ -251,6 +254,8 @@ SERVING_READY_TIMEOUT = env_int("SERVING_READY_TIMEOUT", 60)
 # The model servers' own prediction-log rotation: a shorter age brings predictions to the portal sooner.
 SERVING_LOG_ROTATE_SECONDS = env_int("SERVING_LOG_ROTATE_SECONDS", 60)
 
+# The online feature store (latest value per entity, apps/features and the model servers' feature lookups).
+FEATURES_ONLINE_REDIS_URL = env_str("FEATURES_ONLINE_REDIS_URL") or env_str("REDIS_URL") or "redis://127.0.0.1:6379/0"
 # An explanation a worker claimed and did not finish within this is failed ("ask again"); one not claimed is re-sent.
 EXPLANATION_STALE_MINUTES = env_int("EXPLANATION_STALE_MINUTES", 15)
 # What the docker and kubernetes runners are built with (docs/operations.md, "Model servers"); the local runner

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.notifications.api.urls")),
     path("", include("apps.deployments.api.urls")),
     path("", include("apps.monitoring.api.urls")),
+    path("", include("apps.features.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     path("deployments/", include("apps.deployments.urls")),
     path("monitoring/", include("apps.monitoring.urls")),
+    path("features/", include("apps.features.urls")),
     path("api/v1/", include(api_v1)),
     path("api/2.0/mlflow/", include("apps.registry.api.mlflow_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -57,6 +57,7 @@ class TrafficChangeKind(models.TextChoices):
     END_EXPERIMENT = "end_experiment", "A/B or shadow ended"
     RETIRE_PREVIOUS = "retire_previous", "Previous version unloaded"
     SCALE = "scale", "Replicas changed"
+    FEATURE_VIEW = "feature_view", "Feature view changed"
     STOP = "stop", "Stopped"
     RESTART = "restart", "Started again"
 

@@ -70,3 +70,11 @@ class CanaryForm(ErrorsMixin, forms.Form):
     max_error_rate = forms.FloatField(label="Max extra error rate", min_value=0, max_value=0.99)
     max_p99_ms = forms.FloatField(label="Max p99 (ms)", required=False, help_text="Empty: the project's budget.")
     min_requests = forms.IntegerField(label="Min requests per judgement", min_value=1)
+
+
+class FeatureViewForm(ErrorsMixin, forms.Form):
+    view = forms.ChoiceField(label="Feature view", required=False, help_text="Empty: clients send every input.")
+
+    def __init__(self, *args, views=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["view"].choices = [("", "None")] + [(view.name, view.name) for view in views]

@@ -33,6 +33,10 @@ class Deployment(BaseModel):
     replicas = models.PositiveSmallIntegerField(default=1)
     strategy = models.CharField(max_length=12, choices=Strategy.choices, default=Strategy.DIRECT)
     sticky_key = models.CharField(max_length=100, blank=True, help_text="A/B: the header or column keeping a client.")
+    # Clients send this view's entity keys; the server fetches its features from the online store.
+    feature_view = models.ForeignKey(
+        "features.FeatureView", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments"
+    )
     # Canary policy: raise the new version's share by `canary_step_percent` every `canary_step_seconds` while its
     # error rate and p99 latency stay within the limits over at least `canary_min_requests` requests; else roll back.
     canary_step_percent = models.PositiveSmallIntegerField(default=10)

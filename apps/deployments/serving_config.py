@@ -49,8 +49,26 @@ def deployment_config(deployment, routes: list) -> dict[str, Any]:
     """The whole deployment file. The default version (what /invocations and unrouted metadata use) is the live route
     with the largest weight."""
     live = sorted((route for route in routes if route.role == RouteRole.LIVE), key=lambda route: -route.weight)
-    return {
+    config = {
         "models": [version_entry(route.version, model_name=deployment.name) for route in routes],
         "default": {"name": deployment.name, "version": str(live[0].version.number)},
         "traffic": traffic_section(strategy=deployment.strategy, routes=routes, sticky_key=deployment.sticky_key),
+    }
+    if deployment.feature_view_id:
+        config["features"] = features_section(deployment.feature_view, routes)
+    return config
+
+
+def fetched_columns(view, versions) -> list[str]:
+    """The view's features that are inputs of any of `versions` (what the server fetches for them)."""
+    inputs = {column["name"] for version in versions for column in version.input_signature.get("columns", [])}
+    return sorted(name for name in view.features.values_list("name", flat=True) if name in inputs)
+
+
+def features_section(view, routes: list) -> dict[str, Any]:
+    """`features` for the server: the view's entity keys and the features its routed versions take as inputs."""
+    return {
+        "view": view.name,
+        "entity_keys": list(view.entity.join_keys),
+        "columns": fetched_columns(view, [route.version for route in routes]),
     }

@@ -38,3 +38,12 @@ def read_online(client, *, feature_view: str, entity_rows: list[dict], features:
     from workers.ml.features import online
 
     return online.read_online(client, feature_view=feature_view, entity_rows=entity_rows, features=features)
+
+
+def online_client():
+    """The online store's Redis (FEATURES_ONLINE_REDIS_URL, else REDIS_URL, else the local database 0)."""
+    import redis
+    from django.conf import settings
+
+    url = getattr(settings, "FEATURES_ONLINE_REDIS_URL", "") or settings.REDIS_URL or "redis://127.0.0.1:6379/0"
+    return redis.Redis.from_url(url, socket_timeout=2)

@@ -247,3 +247,66 @@ def online_view_features(*, view_id) -> list[dict[str, Any]]:
         if version is not None:
             result.append({"name": feature.name, "feature_version_id": str(version.pk)})
     return result
+
+
+# --- Online reads -------------------------------------------------------------------------------------------------
+MAX_ONLINE_ENTITIES = 1000
+
+
+def online_values(*, actor, view_name: str, entity_rows: list[dict], features: list[str] | None = None) -> dict:
+    """The online values of `features` (default: every feature of the view) for each entity row, with freshness:
+    {"view", "results": [{"entity", "features", "event_timestamp", "age_seconds"}]}.
+
+    Reading a feature needs ONLINE_FEATURES_READ in the project of its source dataset (its newest version's)."""
+    from django.core.exceptions import PermissionDenied
+    from django.utils import timezone
+
+    from apps.accounts.permissions import require
+    from apps.core.exceptions import ApplicationError
+    from apps.features import engine
+
+    view = FeatureView.objects.select_related("entity").filter(name=view_name).first()
+    if view is None:
+        raise ApplicationError("No such feature view.", errors={"view": ["No such feature view."]}, status=404)
+    by_name = {feature.name: feature for feature in view.features.all()}
+    names = list(features) if features else sorted(by_name)
+    if unknown := [name for name in names if name not in by_name]:
+        raise ApplicationError("Unknown features.", errors={"features": [f"Not in {view.name}: {', '.join(unknown)}."]})
+    for name in names:
+        newest = by_name[name].versions.select_related("dataset__project").order_by("-number").first()
+        if newest is None or not can(actor, Action.ONLINE_FEATURES_READ, newest.dataset.project):
+            if newest is None:
+                raise PermissionDenied("The feature has no version.")
+            require(actor, Action.ONLINE_FEATURES_READ, newest.dataset.project)
+    keys = list(view.entity.join_keys)
+    rows = _entity_rows(entity_rows, keys)
+    stored = engine.read_online(engine.online_client(), feature_view=view.name, entity_rows=rows, features=names)
+    now = timezone.now()
+    results = []
+    for row, values in zip(rows, stored, strict=True):
+        moment = values.pop("event_timestamp", None)
+        results.append(
+            {
+                "entity": row,
+                "features": values,
+                "event_timestamp": moment,
+                "age_seconds": round((now - moment).total_seconds(), 3) if moment else None,
+            }
+        )
+    return {"view": view.name, "results": results}
+
+
+def _entity_rows(entity_rows: list[dict], keys: list[str]) -> list[dict]:
+    """Each row's key values in the view's key order (as text: Redis keys are text either way)."""
+    from apps.core.exceptions import ApplicationError
+
+    if not isinstance(entity_rows, list) or not entity_rows or len(entity_rows) > MAX_ONLINE_ENTITIES:
+        message = f"Give 1 to {MAX_ONLINE_ENTITIES} entities."
+        raise ApplicationError(message, errors={"entities": [message]})
+    rows = []
+    for row in entity_rows:
+        if not isinstance(row, dict) or any(row.get(key) in (None, "") for key in keys):
+            message = f"Every entity needs its key(s): {', '.join(keys)}."
+            raise ApplicationError(message, errors={"entities": [message]})
+        rows.append({key: str(row[key]) for key in keys})
+    return rows

@@ -82,7 +82,7 @@ def _require_open_project(project, field: str = "project") -> None:
 
 
 # --- Entities and views -----------------------------------------------------------------------------------------
-def _may_define_somewhere(actor) -> bool:
+def may_define_somewhere(actor) -> bool:
     """Entities and views are platform-wide: anyone who may define features in some project may add them."""
     if can(actor, Action.FEATURE_DEFINE):
         return True
@@ -93,7 +93,7 @@ def _may_define_somewhere(actor) -> bool:
 
 
 def _require_define_somewhere(actor) -> None:
-    if not _may_define_somewhere(actor):
+    if not may_define_somewhere(actor):
         require(actor, Action.FEATURE_DEFINE)  # raises with the policy's sentence
 
 
@@ -792,3 +792,38 @@ def online_sync_fail(*, sync_id, message: str) -> OnlineSync:
     return _fail(
         OnlineSync, job_id=sync_id, message=message, action="feature.online_sync_failed", project_of=lambda sync: None
     )
+
+
+# --- The periodic sweep -----------------------------------------------------------------------------------------
+SWEPT_MODELS = {
+    MaterialisationJob: (
+        MATERIALISE_TASK,
+        "feature.materialise_failed",
+        lambda job: job.feature_version.dataset.project,
+    ),
+    TrainingSet: (BUILD_TRAINING_SET_TASK, "feature.training_set_failed", lambda training_set: training_set.project),
+    OnlineSync: (SYNC_ONLINE_TASK, "feature.online_sync_failed", lambda sync: None),
+}
+
+
+def feature_jobs_sweep(*, stale_after_minutes: int = 10, requeue_after_minutes: int = 5) -> dict[str, int]:
+    """Fail running rows whose worker stopped sending heartbeats, and dispatch again queued rows whose dispatch was
+    lost (the tasks claim once, so a duplicate message is skipped)."""
+    now = timezone.now()
+    counts = {"failed": 0, "requeued": 0}
+    for model, (task, action, project_of) in SWEPT_MODELS.items():
+        stale = model.objects.filter(
+            status=JobStatus.RUNNING, heartbeat_at__lt=now - timedelta(minutes=stale_after_minutes)
+        )
+        for pk in stale.values_list("pk", flat=True):
+            message = "The worker stopped responding (no heartbeat); start the job again."
+            _fail(model, job_id=pk, message=message, action=action, project_of=project_of)
+            counts["failed"] += 1
+        lost = model.objects.filter(
+            status=JobStatus.QUEUED, queued_at__lt=now - timedelta(minutes=requeue_after_minutes)
+        )
+        for pk in lost.values_list("pk", flat=True):
+            with transaction.atomic():
+                _dispatch(task, pk)
+            counts["requeued"] += 1
+    return counts

@@ -4,6 +4,7 @@ from workers.tasks import (  # noqa: F401
     datasets,
     deployments,
     explanations,
+    features,
     monitoring,
     monitoring_retraining,
     notifications,

@@ -322,3 +322,11 @@ def sync_online_all() -> int:
     from apps.features import services
 
     return len(services.online_sync_schedule_all())
+
+
+@shared_task(name="features.sweep_stale_jobs", base=ContextTask, acks_late=True, soft_time_limit=50, time_limit=60)
+def sweep_stale_feature_jobs() -> dict:
+    """Fail feature store jobs whose worker died; dispatch again those whose dispatch was lost (beat runs this)."""
+    from apps.features import services
+
+    return services.feature_jobs_sweep()

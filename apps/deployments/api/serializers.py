@@ -34,6 +34,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     ready_versions = serializers.SerializerMethodField()
     canary_policy = serializers.SerializerMethodField()
     rollout_version_number = serializers.IntegerField(source="rollout_version.number", allow_null=True, default=None)
+    feature_view = serializers.CharField(source="feature_view.name", allow_null=True, default=None)
 
     class Meta:
         model = Deployment
@@ -49,6 +50,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "replicas",
             "strategy",
             "sticky_key",
+            "feature_view",
             "routes",
             "rollout_state",
             "rollout_version_number",
@@ -139,3 +141,7 @@ class DeploymentReasonInputSerializer(serializers.Serializer):
 
 class ScaleInputSerializer(serializers.Serializer):
     replicas = serializers.IntegerField(min_value=1, max_value=MAX_REPLICAS)
+
+
+class FeatureViewInputSerializer(serializers.Serializer):
+    view = serializers.CharField(allow_null=True, help_text="The feature view's name; null: clients send every input.")

@@ -26,6 +26,11 @@ urlpatterns = [
     path(
         DEPLOYMENT + "switch-back/", DeploymentViewSet.as_view({"post": "switch_back"}), name="deployment-switch-back"
     ),
+    path(
+        DEPLOYMENT + "feature-view/",
+        DeploymentViewSet.as_view({"post": "feature_view"}),
+        name="deployment-feature-view",
+    ),
     *[
         path(DEPLOYMENT + f"{name}/", DeploymentViewSet.as_view({"post": name}), name=f"deployment-{name}")
         for name in ACTIONS

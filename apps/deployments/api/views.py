@@ -272,3 +272,22 @@ class DeploymentViewSet(viewsets.GenericViewSet):
         data = _parsed(io.CanaryPolicySerializer, request.data)
         services.canary_configure(deployment=self.get_object(), actor=request.user, **data)
         return self._fresh(pk)
+
+    @extend_schema(
+        summary="Fetch a feature view's features from the online store by the entity keys clients send (or stop)",
+        request=io.FeatureViewInputSerializer,
+        responses={200: io.DeploymentSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="feature-view")
+    def feature_view(self, request, pk=None):
+        from apps.features.models import FeatureView
+
+        deployment = self.get_object()
+        name = _parsed(io.FeatureViewInputSerializer, request.data)["view"]
+        view = None
+        if name is not None:
+            view = FeatureView.objects.select_related("entity").filter(name=name).first()
+            if view is None:
+                raise ApplicationError("No such feature view.", errors={"view": [f"No feature view named {name!r}."]})
+        services.deployment_feature_view_set(deployment=deployment, actor=request.user, view=view)
+        return self._fresh(pk)

@@ -210,7 +210,7 @@ def strategy_actions(*, deployment: Deployment) -> list[str]:
     """What the page offers now: the use cases whose preconditions hold (the services still decide)."""
     if deployment.is_stopped:
         return ["start"]
-    actions = ["scale", "stop", "canary_configure"]
+    actions = ["scale", "stop", "canary_configure", "feature_view"]
     state = deployment.rollout_state
     if state in ("warming", "canary"):
         actions.append("rollback")

@@ -715,3 +715,35 @@ def deployment_start(*, deployment: Deployment, actor) -> Deployment:
         )
         monitor_schedule_refresh(deployment=deployment)
     return deployment
+
+
+# --- Features fetched at serving time -------------------------------------------------------------------------------
+def deployment_feature_view_set(*, deployment: Deployment, actor, view) -> Deployment:
+    """Let clients send `view`'s entity keys instead of its features: the model server fetches them from the online
+    store (or `view` None: clients send every input again). Refused when none of the view's features is an input of
+    a version the endpoint serves."""
+    from apps.deployments.serving_config import fetched_columns
+
+    require(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
+    with transaction.atomic():
+        deployment = _lock(deployment)
+        _require_running(deployment)
+        routes = _current_routes(deployment)
+        if view is not None and not fetched_columns(view, [route.version for route in routes]):
+            raise _refuse(
+                "feature_view",
+                f"None of {view.name}'s features is an input of the versions this endpoint serves.",
+            )
+        before = deployment.feature_view.name if deployment.feature_view_id else None
+        deployment.feature_view = view
+        routes_now = route_snapshot(routes)
+        _record_change(
+            deployment,
+            kind=TrafficChangeKind.FEATURE_VIEW,
+            actor=actor,
+            before=routes_now,
+            after=routes_now,
+            reason=f"Feature view {before or 'none'} → {view.name if view else 'none'}.",
+            fields=("feature_view",),
+        )
+    return deployment

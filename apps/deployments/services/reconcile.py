@@ -64,6 +64,8 @@ def server_environment(deployment: Deployment) -> dict[str, str]:
         "SERVING_LOG_DIR": str(prediction_log_dir(deployment.name)),
         "SERVING_LOG_ROTATE_SECONDS": str(settings.SERVING_LOG_ROTATE_SECONDS),
     }
+    if deployment.feature_view_id:
+        environment["FEATURES_ONLINE_REDIS_URL"] = settings.FEATURES_ONLINE_REDIS_URL
     sources = {"S3_ENDPOINT_URL": settings.S3_ENDPOINT_URL, "S3_REGION": settings.S3_REGION}
     for name in STORE_VARIABLES:
         value = sources.get(name) or os.environ.get(name)

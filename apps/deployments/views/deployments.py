@@ -20,6 +20,7 @@ from apps.deployments.choices import RouteRole
 from apps.deployments.selectors import deployments as selectors
 from apps.deployments.selectors.predictions import latest_predictions
 from apps.deployments.services import deployments as services
+from apps.features.models import FeatureView
 from apps.projects.selectors import project_get, project_visible_queryset
 from apps.registry.models import ModelVersion
 from apps.registry.selectors import model_version_get
@@ -97,6 +98,12 @@ def _forms_for(deployment, data=None, *, only: str = "") -> dict[str, Any]:
         "end_experiment": lambda d: forms.KeepForm(d, prefix="end", versions=in_use),
         "scale": lambda d: forms.ScaleForm(d, prefix="scale", initial={"replicas": deployment.replicas}),
         "stop": lambda d: forms.ReasonForm(d, prefix="stop"),
+        "feature_view": lambda d: forms.FeatureViewForm(
+            d,
+            prefix="features",
+            views=FeatureView.objects.order_by("name"),
+            initial={"view": deployment.feature_view.name if deployment.feature_view_id else ""},
+        ),
         "switch_back": lambda d: forms.ReasonForm(d, prefix="switch_back"),
         "rollback": lambda d: forms.ReasonForm(d, prefix="rollback"),
         "canary_configure": lambda d: forms.CanaryForm(
@@ -241,6 +248,15 @@ ACTIONS: dict[str, PageAction] = {
         "stop",
         lambda d, actor, data: services.deployment_stop(deployment=d, actor=actor, reason=data["reason"]),
         "Stopping.",
+    ),
+    "feature_view": PageAction(
+        "feature_view",
+        lambda d, actor, data: services.deployment_feature_view_set(
+            deployment=d,
+            actor=actor,
+            view=FeatureView.objects.filter(name=data["view"]).first() if data["view"] else None,
+        ),
+        "Feature lookup saved: the servers reload it.",
     ),
     "start": PageAction("", lambda d, actor, data: services.deployment_start(deployment=d, actor=actor), "Starting."),
     "canary_configure": PageAction(

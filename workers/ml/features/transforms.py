@@ -21,6 +21,7 @@ Timestamps are handled as UTC: time-zone-aware columns are converted to UTC, nai
 cannot be placed in time or attached to an entity).
 """
 
+import itertools
 import re
 from datetime import timedelta
 from typing import Any
@@ -128,13 +129,13 @@ def _validate_boundaries(boundaries: Any) -> list[float]:
     if len(boundaries) > MAX_BOUNDARIES:
         raise TransformationError("boundaries", f"At most {MAX_BOUNDARIES} boundaries.")
     numbers = [_number(value, "boundaries") for value in boundaries]
-    if None in numbers or any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
+    if None in numbers or any(b <= a for a, b in itertools.pairwise(numbers)):
         raise TransformationError("boundaries", "Boundaries must be numbers in strictly increasing order.")
     return numbers
 
 
 def parse_window(text: Any) -> timedelta:
-    """"90m", "1h", "7d" ... as a timedelta; TransformationError("window", ...) otherwise."""
+    """ "90m", "1h", "7d" ... as a timedelta; TransformationError("window", ...) otherwise."""
     match = WINDOW_PATTERN.match(text) if isinstance(text, str) else None
     if not match:
         raise TransformationError("window", "Write a length like 90m, 1h, 1d, 7d or 30d (minutes, hours, days).")
@@ -280,11 +281,11 @@ def _window_values(
             RANGE BETWEEN INTERVAL ({microseconds}) MICROSECONDS PRECEDING AND CURRENT ROW
         ) AS __result
         FROM (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY __ts, __row) AS __seq FROM frame)
-    """
+    """  # noqa: S608
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
         connection.register("frame", frame)
-        result = connection.sql(f"SELECT __row, __result FROM ({query}) WHERE __in_range ORDER BY __row").df()
+        result = connection.sql(f"SELECT __row, __result FROM ({query}) WHERE __in_range ORDER BY __row").df()  # noqa: S608
     values = result["__result"]
     if spec["function"] in ("count", "distinct_count"):
         return values.astype("Int64")
