@@ -39,6 +39,7 @@ def test_navigation_shows_users_only_to_admins(db):
     assert [a["key"] for a in areas_for(UserFactory(role=Role.ADMIN))] == [
         "projects",
         "datasets",
+        "features",
         "experiments",
         "models",
         "deployments",
