@@ -31,8 +31,8 @@ run: install
 	@mkdir -p var/artifacts var/celery
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Portal: http://127.0.0.1:8000  (Ctrl-C stops the portal, the worker and beat)"
-	$(VENV)/bin/honcho -f platform/Procfile.dev start
+	@echo "Portal: http://127.0.0.1:8000  (Ctrl-C stops the portal, the worker, beat and the model servers)"
+	@trap '$(PY) manage.py stop_local_model_servers' EXIT; $(VENV)/bin/honcho -f platform/Procfile.dev start
 
 test: install-test
 	bash scripts/test.sh

@@ -198,3 +198,17 @@ def test_a_shadow_gets_a_copy_of_live_traffic_and_the_page_compares_them(
     [comparison] = shadow_comparison(deployment=deployment)
     assert (comparison.shadow_version, comparison.pairs) == (candidate.number, 10)
     assert 0 <= comparison.agreement <= 1 and comparison.mean_probability_gap is not None
+
+
+def test_stop_local_model_servers_stops_what_the_local_runner_started(production_version, deployer, local_runner):
+    from django.core.management import call_command
+
+    deployment = deploy(production_version, deployer, local_runner)
+    [replica] = deployment.observed["replicas"]
+
+    call_command("stop_local_model_servers")
+
+    assert local_runner.status(deployment.name).state == "stopped"
+    with pytest.raises(OSError):
+        predict(deployment.url)
+    assert replica["pid"]

@@ -14,6 +14,7 @@ LIGHT = [
     "workers.serving.scrape",
     "workers.serving.buckets",
     "workers.serving.runners.kubernetes",
+    "workers.serving.runners.local",
 ]
 
 
