@@ -20,4 +20,6 @@ class Command(BaseCommand):
         stopped = [folder.name for folder in sorted(state_dir.glob("*")) if folder.is_dir()]
         for endpoint_id in stopped:
             runner.stop(endpoint_id)
-        self.stdout.write(f"Stopped the model servers of {len(stopped)} endpoint(s)." if stopped else "No model server.")
+        self.stdout.write(
+            f"Stopped the model servers of {len(stopped)} endpoint(s)." if stopped else "No model server."
+        )
