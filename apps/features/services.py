@@ -720,7 +720,35 @@ def training_set_succeed(*, training_set_id, lineage: dict) -> TrainingSet:
             before={"status": JobStatus.RUNNING},
             after={"status": training_set.status, "result_version": str(job.version_id), "lineage": lineage},
         )
+        _carry_marks(training_set)
     return training_set
+
+
+def _carry_marks(training_set: TrainingSet) -> None:
+    """The personal and sensitive marks of the feature versions become the marks of their columns in the result
+    dataset, so the experiment form's defaults (no personal features, sensitive columns for fairness) see them."""
+    marks = {
+        item.output_name: {"personal": item.feature_version.personal, "sensitive": item.feature_version.sensitive}
+        for item in training_set.items.select_related("feature_version")
+        if item.feature_version.personal or item.feature_version.sensitive
+    }
+    if not marks:
+        return
+    dataset = Dataset.objects.select_for_update().get(pk=training_set.output_dataset_id)
+    before = dict(dataset.column_marks)
+    merged = {**before}
+    for column, mark in marks.items():
+        merged[column] = {**merged.get(column, {}), **{kind: True for kind, on in mark.items() if on}}
+    dataset.column_marks = dict(sorted(merged.items()))
+    dataset.save(update_fields=["column_marks", "updated_at"])
+    audit_record(
+        actor=None,
+        action="dataset.column_marks_set",
+        obj=dataset,
+        project=dataset.project,
+        before={"column_marks": before},
+        after={"column_marks": dataset.column_marks, "from_training_set": str(training_set.pk)},
+    )
 
 
 def training_set_fail(*, training_set_id, message: str) -> TrainingSet:

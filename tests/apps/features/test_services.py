@@ -154,7 +154,9 @@ def test_max_age_drops_values_that_are_too_old(define, scientist, project, spine
     assert [None if pd.isna(v) else v for v in frame["spend_7d"]][:6] == [None, 20.0, None, None, None, None]
 
 
-def test_a_personal_feature_needs_an_audited_exception(define, scientist, compliance, project, spine_version):
+def test_a_personal_feature_needs_an_audited_exception(
+    define, scientist, compliance, project, spine_version, sent_tasks
+):
     email = define("email_len", {"kind": "passthrough", "column": "email"})
     materialise(services.materialisation_request(actor=scientist, feature_version=email))
     build = {
@@ -180,7 +182,16 @@ def test_a_personal_feature_needs_an_audited_exception(define, scientist, compli
     )
     event = AuditEvent.objects.get(action="feature.personal_exception_grant")
     assert (event.object_id, event.actor_id) == (str(exception.pk), compliance.pk)
-    assert services.training_set_build(**build).status == JobStatus.QUEUED
+    training_set = services.training_set_build(**build)
+    assert training_set.status == JobStatus.QUEUED
+
+    from workers.tasks.features import build_training_set_task
+
+    assert run_task(build_training_set_task, training_set.pk) == "succeeded"
+    training_set.refresh_from_db()
+    # The result's column carries the mark: the experiment form leaves it out by default, like any personal column.
+    output = training_set.items.get().output_name
+    assert training_set.output_dataset.column_marks[output]["personal"] is True
 
 
 def test_the_sweep_fails_jobs_of_dead_workers_and_dispatches_lost_ones_again(define, scientist, sent_tasks):
