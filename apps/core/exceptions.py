@@ -21,6 +21,11 @@ class ApplicationError(Exception):
         self.status = status
 
 
+def field_error(field: str, message: str, *, status: int = 400) -> ApplicationError:
+    """The refusal of one field's value: the message both as the sentence and as that field's error."""
+    return ApplicationError(message, errors={field: [message]}, status=status)
+
+
 def _as_field_errors(detail) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         return {str(key): _flatten(value) for key, value in detail.items()}

@@ -11,18 +11,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, can
 from apps.deployments.choices import RouteRole
 from apps.deployments.models import Deployment, Prediction
+from apps.experiments.choices import ExperimentStatus
 from apps.experiments.selectors import project_targets
-from apps.monitoring.choices import AlertStatus, JobStatus, WindowKind
-from apps.monitoring.models import Alert, AlertRule, Monitor, MonitorCheck, ReferenceProfile
+from apps.monitoring.choices import AlertStatus, JobStatus, RetrainingStatus, WindowKind
+from apps.monitoring.models import (
+    Alert,
+    AlertRule,
+    Monitor,
+    MonitorCheck,
+    ReferenceProfile,
+    RetrainingPolicy,
+    RetrainingRun,
+)
 from apps.projects.selectors import project_ids_granting, row_by_pk
-from apps.registry.models import ModelVersion
+from apps.registry.models import ModelVersion, RegisteredModel
 
 STREAM_CHUNK = 5000
 UNRESOLVED = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
@@ -83,6 +92,18 @@ def alert_list(*, actor, status: str | None = None, monitor: Monitor | None = No
     return alerts.order_by("-created_at")
 
 
+def alert_rule_get(*, actor, pk) -> AlertRule:
+    rule = row_by_pk(
+        AlertRule.objects.filter(monitor__in=_visible_monitors(actor=actor)).select_related(
+            "monitor__deployment__project"
+        ),
+        pk,
+    )
+    if rule is None:
+        raise Http404("No such rule.")
+    return rule
+
+
 def alert_get(*, actor, pk) -> Alert:
     alert = row_by_pk(alert_list(actor=actor).select_related("check_run", "monitor__deployment__project"), pk)
     if alert is None:
@@ -108,15 +129,18 @@ def overview(*, actor) -> list[HealthRow]:
     deployments = deployments.annotate(
         open_alerts=Count("monitor__alerts", filter=Q(monitor__alerts__status__in=UNRESOLVED))
     )
-    rows = list(deployments)
-    latest: dict = {}
-    checks = MonitorCheck.objects.filter(monitor__deployment__in=rows, status=JobStatus.SUCCEEDED).order_by(
-        "monitor_id", "-created_at"
-    )
-    for check in checks.only("monitor_id", "figures", "created_at", "concept_drift", "monitor__deployment_id"):
-        latest.setdefault(check.monitor_id, check)
-    monitors = dict(Monitor.objects.filter(deployment__in=rows).values_list("deployment_id", "pk"))
-    return [HealthRow(row, row.open_alerts, latest.get(monitors.get(row.pk))) for row in rows]
+    rows = list(deployments.annotate(monitor_pk=F("monitor__pk")))
+    latest = latest_checks(monitor_ids=[row.monitor_pk for row in rows if row.monitor_pk])
+    return [HealthRow(row, row.open_alerts, latest.get(row.monitor_pk)) for row in rows]
+
+
+def latest_checks(*, monitor_ids) -> dict:
+    """{monitor id: its latest succeeded check}, in two queries whatever the number of checks kept."""
+    newest = MonitorCheck.objects.filter(monitor_id=OuterRef("pk"), status=JobStatus.SUCCEEDED).order_by("-created_at")
+    check_ids = Monitor.objects.filter(pk__in=monitor_ids).annotate(latest=Subquery(newest.values("pk")[:1]))
+    wanted = [latest for latest in check_ids.values_list("latest", flat=True) if latest]
+    checks = MonitorCheck.objects.filter(pk__in=wanted).select_related("monitor__deployment")
+    return {check.monitor_id: check for check in checks}
 
 
 # --- For the check task ---------------------------------------------------------------------------------------------
@@ -222,17 +246,75 @@ class RealisedValue:
 def project_realised_value(*, project) -> list[RealisedValue]:
     """Per running deployment of the project, the value its decisions realised in its latest check's window (from
     the ground truth that arrived), next to which the project page shows the expected value."""
-    latest: dict = {}
-    checks = (
-        MonitorCheck.objects.filter(monitor__deployment__project=project, status=JobStatus.SUCCEEDED)
-        .select_related("monitor__deployment")
-        .order_by("monitor_id", "-created_at")
-    )
-    for check in checks[:200]:
-        latest.setdefault(check.monitor_id, check)
+    latest = latest_checks(monitor_ids=Monitor.objects.filter(deployment__project=project).values_list("pk", flat=True))
     rows = []
     for check in latest.values():
         overall = (check.value or {}).get("overall") or {}
         if overall.get("computed"):
             rows.append(RealisedValue(check.monitor.deployment, check, overall, check.value.get("variants") or {}))
     return sorted(rows, key=lambda row: row.deployment.name)
+
+
+# --- Retraining policies and runs (visibility follows the registered model's: Action.MODEL_VIEW) ----------------
+FINISHED_EXPERIMENT_STATUSES = (ExperimentStatus.SUCCEEDED, ExperimentStatus.FAILED, ExperimentStatus.CANCELLED)
+
+
+def retraining_policy_of(*, registered_model: RegisteredModel) -> RetrainingPolicy | None:
+    """The model's policy (the caller already sees the model), or None when it has none yet."""
+    return (
+        RetrainingPolicy.objects.select_related("owner", "periodic_task", "registered_model")
+        .filter(registered_model_id=registered_model.pk)
+        .first()
+    )
+
+
+def _run_queryset() -> QuerySet[RetrainingRun]:
+    return RetrainingRun.objects.select_related(
+        "policy__registered_model__project",
+        "policy__owner",
+        "alert",
+        "champion",
+        "dataset_version__dataset",
+        "experiment",
+        "new_version",
+        "promotion_request",
+    )
+
+
+def retraining_run_list(*, actor, registered_model: RegisteredModel | None = None) -> QuerySet[RetrainingRun]:
+    """Visible retraining runs (optionally: of one model), newest first."""
+    runs = _run_queryset()
+    project_ids = project_ids_granting(actor=actor, action=Action.MODEL_VIEW)
+    if project_ids is not None:
+        runs = runs.filter(policy__registered_model__project_id__in=project_ids)
+    if registered_model is not None:
+        runs = runs.filter(policy__registered_model_id=registered_model.pk)
+    return runs.order_by("-created_at", "-pk")
+
+
+def retraining_run_get(*, actor, pk, registered_model: RegisteredModel | None = None) -> RetrainingRun:
+    run = row_by_pk(retraining_run_list(actor=actor, registered_model=registered_model), pk)
+    if run is None:
+        raise Http404("No such retraining.")
+    return run
+
+
+# --- For the worker (no visibility: it acts for the platform) -------------------------------------------------------
+def retraining_runs_to_advance() -> QuerySet[RetrainingRun]:
+    """Runs still training whose experiment has finished (the periodic task advances each; only their ids loaded)."""
+    return (
+        RetrainingRun.objects.filter(
+            status=RetrainingStatus.TRAINING, experiment__status__in=FINISHED_EXPERIMENT_STATUSES
+        )
+        .order_by("created_at")
+        .only("pk")
+    )
+
+
+def retraining_run_for_worker(*, run_id) -> RetrainingRun:
+    """A run with what the comparison task loads: both versions (artifacts, runs and specs) and the data version."""
+    return RetrainingRun.objects.select_related(
+        "champion__run",
+        "new_version__run__experiment__dataset_version",
+        "policy__registered_model",
+    ).get(pk=run_id)

@@ -30,7 +30,7 @@ from apps.accounts.models import Membership
 from apps.accounts.permissions import Action, can, global_role, require
 from apps.audit.services import audit_record
 from apps.core.artifacts import artifact_store
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, field_error
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import version_effective_columns
 from apps.experiments.choices import RunStatus
@@ -86,14 +86,10 @@ EVENT_REQUEST_OPENED = "registry.request_opened"
 EVENT_REQUEST_DECIDED = "registry.request_decided"
 
 
-def _refuse(field: str, message: str, *, status: int = 400) -> ApplicationError:
-    return ApplicationError(message, errors={field: [message]}, status=status)
-
-
 def _required_text(field: str, value, message: str) -> str:
     text = str(value or "").strip()
     if not text:
-        raise _refuse(field, message)
+        raise field_error(field, message)
     return text
 
 
@@ -170,25 +166,25 @@ def _notify_decision(request: PromotionRequest, project: Project, actor, *, comm
 def _clean_model_name(name: str) -> str:
     name = _required_text("name", name, "Give the model a name.")
     if len(name) > NAME_CHARS:
-        raise _refuse("name", f"Use at most {NAME_CHARS} characters.")
+        raise field_error("name", f"Use at most {NAME_CHARS} characters.")
     return name
 
 
 def _require_open_project(project: Project) -> None:
     if project.status == ProjectStatus.RETIRED:
-        raise _refuse("project", "The project is retired: it takes no new models.", status=409)
+        raise field_error("project", "The project is retired: it takes no new models.", status=409)
 
 
 def _create_model(*, project: Project, actor, name: str, description: str) -> RegisteredModel:
     if RegisteredModel.objects.filter(project=project, name=name).exists():
-        raise _refuse("name", f"The project already has a model named “{name}”.", status=409)
+        raise field_error("name", f"The project already has a model named “{name}”.", status=409)
     try:
         with transaction.atomic():
             model = RegisteredModel.objects.create(
                 project=project, name=name, description=str(description or "").strip(), created_by=actor
             )
     except IntegrityError as error:  # registered by someone else in the meantime
-        raise _refuse("name", f"The project already has a model named “{name}”.", status=409) from error
+        raise field_error("name", f"The project already has a model named “{name}”.", status=409) from error
     audit_record(
         actor=actor,
         action="registry.model_create",
@@ -233,18 +229,18 @@ def _clean_tags(tags) -> list[str]:
     if tags is None:
         return []
     if not isinstance(tags, list | tuple):
-        raise _refuse("tags", "Give the tags as a list of words.")
+        raise field_error("tags", "Give the tags as a list of words.")
     cleaned: list[str] = []
     for tag in tags:
         text = str(tag).strip() if isinstance(tag, str | int | float) and not isinstance(tag, bool) else None
         if text is None:
-            raise _refuse("tags", "Each tag is a short text.")
+            raise field_error("tags", "Each tag is a short text.")
         if len(text) > TAG_CHARS:
-            raise _refuse("tags", f"Keep each tag to {TAG_CHARS} characters (“{text[:20]}…” is longer).")
+            raise field_error("tags", f"Keep each tag to {TAG_CHARS} characters (“{text[:20]}…” is longer).")
         if text and text not in cleaned:
             cleaned.append(text)
     if len(cleaned) > MAX_TAGS:
-        raise _refuse("tags", f"Use at most {MAX_TAGS} tags.")
+        raise field_error("tags", f"Use at most {MAX_TAGS} tags.")
     return cleaned
 
 
@@ -253,9 +249,11 @@ def _require_registrable_run(run: Run, project: Project) -> Run:
         "experiment__project", "experiment__created_by", "experiment__dataset_version__dataset"
     ).get(pk=run.pk)
     if run.experiment.project_id != project.pk:
-        raise _refuse("run", "Choose a run of this project.")
+        raise field_error("run", "Choose a run of this project.")
     if run.status != RunStatus.SUCCEEDED or not run.artifact_key:
-        raise _refuse("run", f"Only a succeeded run with a stored model can be registered; this one is {run.status}.")
+        raise field_error(
+            "run", f"Only a succeeded run with a stored model can be registered; this one is {run.status}."
+        )
     return run
 
 
@@ -333,11 +331,11 @@ def _target_model(*, project: Project, actor, registered_model, model_name: str)
     project's model named `model_name`, created when it does not exist."""
     if registered_model is not None:
         if registered_model.project_id != project.pk:
-            raise _refuse("registered_model", "Choose a model of the run's project.")
+            raise field_error("registered_model", "Choose a model of the run's project.")
         return RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
     name = str(model_name or "").strip()
     if not name:
-        raise _refuse("model_name", "Choose a registered model or name a new one.")
+        raise field_error("model_name", "Choose a registered model or name a new one.")
     existing = RegisteredModel.objects.select_for_update().filter(project=project, name=name).first()
     if existing is not None:
         return existing
@@ -355,7 +353,7 @@ def _create_pending_version(*, run, project, actor, registered_model, model_name
             .first()
         )
         if duplicate is not None:
-            raise _refuse("run", f"This run is already version {duplicate} of “{model.name}”.", status=409)
+            raise field_error("run", f"This run is already version {duplicate} of “{model.name}”.", status=409)
         number = (ModelVersion.objects.filter(registered_model=model).aggregate(top=Max("number"))["top"] or 0) + 1
         metrics = _metrics_snapshot(run)
         version = ModelVersion.objects.create(
@@ -495,7 +493,7 @@ def model_card_update(*, version: ModelVersion, actor, written: dict) -> ModelCa
     project = _project_of(version)
     require(actor, Action.MODEL_REGISTER, project)
     if not isinstance(written, dict):
-        raise _refuse("written", "Give the sections as {section: text}.")
+        raise field_error("written", "Give the sections as {section: text}.")
     errors: dict[str, list[str]] = {}
     for key, text in written.items():
         if key not in cards.WRITTEN_KEYS:
@@ -567,9 +565,11 @@ def version_move_to_staging(*, version: ModelVersion, actor, reason: str = "") -
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().select_related("registered_model").get(pk=version.pk)
         if locked.status != VersionStatus.READY:
-            raise _refuse("stage", f"Only a ready version can be staged; this one is {locked.get_status_display()}.")
+            raise field_error(
+                "stage", f"Only a ready version can be staged; this one is {locked.get_status_display()}."
+            )
         if locked.stage not in (Stage.NONE, Stage.ARCHIVED):
-            raise _refuse("stage", f"The version is already in {locked.get_stage_display().lower()}.", status=409)
+            raise field_error("stage", f"The version is already in {locked.get_stage_display().lower()}.", status=409)
         transition = _move(locked, Stage.STAGING, actor, reason=str(reason or "").strip())
         _audit_stage(actor, locked, project, transition)
         _notify_stage_change(locked, project, actor, from_stage=transition.from_stage, reason=transition.reason)
@@ -584,11 +584,11 @@ def version_archive(*, version: ModelVersion, actor, reason: str = "") -> ModelV
         locked = ModelVersion.objects.select_for_update().select_related("registered_model").get(pk=version.pk)
         if locked.stage == Stage.PRODUCTION:
             message = "A production version leaves production by a rollback or when another version is promoted."
-            raise _refuse("stage", message, status=409)
+            raise field_error("stage", message, status=409)
         if locked.stage == Stage.ARCHIVED:
-            raise _refuse("stage", "The version is already archived.", status=409)
+            raise field_error("stage", "The version is already archived.", status=409)
         if locked.promotion_requests.filter(status=RequestStatus.OPEN).exists():
-            raise _refuse("stage", "A promotion request for this version is open: withdraw it first.", status=409)
+            raise field_error("stage", "A promotion request for this version is open: withdraw it first.", status=409)
         transition = _move(locked, Stage.ARCHIVED, actor, reason=str(reason or "").strip())
         _audit_stage(actor, locked, project, transition)
         _notify_stage_change(locked, project, actor, from_stage=transition.from_stage, reason=transition.reason)
@@ -643,9 +643,9 @@ def promotion_request_open(*, version: ModelVersion, actor, justification: str) 
         locked = ModelVersion.objects.select_for_update().select_related("registered_model", "run").get(pk=version.pk)
         if locked.status != VersionStatus.READY or locked.stage != Stage.STAGING:
             message = "Only a ready version in staging can be proposed for production."
-            raise _refuse("version", message, status=409)
+            raise field_error("version", message, status=409)
         if locked.promotion_requests.filter(status=RequestStatus.OPEN).exists():
-            raise _refuse("version", "A promotion request for this version is already open.", status=409)
+            raise field_error("version", "A promotion request for this version is already open.", status=409)
         evaluated = evaluate_version_gates(version=locked, check=check)
         request = PromotionRequest.objects.create(
             version=locked,
@@ -719,7 +719,7 @@ def _lock_request(request: PromotionRequest, actor) -> PromotionRequest:
     refusal = decision_refusal(locked, actor)
     if refusal:
         status = 409 if locked.status != RequestStatus.OPEN else 403
-        raise _refuse("reviewer", refusal, status=status)
+        raise field_error("reviewer", refusal, status=status)
     return locked
 
 
@@ -769,7 +769,7 @@ def _override_reason(actor, failing: list, override: str) -> str:
             status=409,
         )
     if not override:
-        raise _refuse("gate_override_reason", f"Gates fail ({names}): write why you approve anyway.")
+        raise field_error("gate_override_reason", f"Gates fail ({names}): write why you approve anyway.")
     return override
 
 
@@ -812,7 +812,7 @@ def promotion_approve(
             _void(locked, actor, project, voided)
         else:
             if version.status != VersionStatus.READY or version.stage != Stage.STAGING:
-                raise _refuse(
+                raise field_error(
                     "version", f"The version is in {version.get_stage_display().lower()}, not staging.", status=409
                 )
             evaluated = evaluate_version_gates(version=version, check=check)
@@ -849,7 +849,7 @@ def promotion_approve(
                 _notify_decision(locked, project, actor, comment=comment)
     if voided:
         message = f"The request is void: {voided}. Open a new request for the version as it is now."
-        raise _refuse("request", message, status=409)
+        raise field_error("request", message, status=409)
     return locked
 
 
@@ -900,7 +900,7 @@ def promotion_withdraw(*, request: PromotionRequest, actor) -> PromotionRequest:
         if locked.requester_id != actor.pk:
             raise PermissionDenied("Only the requester can withdraw a promotion request.")
         if locked.status != RequestStatus.OPEN:
-            raise _refuse("request", f"The request is already {locked.get_status_display().lower()}.", status=409)
+            raise field_error("request", f"The request is already {locked.get_status_display().lower()}.", status=409)
         locked.status = RequestStatus.WITHDRAWN
         locked.decided_at = timezone.now()
         locked.save(update_fields=["status", "decided_at", "updated_at"])
@@ -943,17 +943,17 @@ def model_rollback(*, registered_model: RegisteredModel, actor, reason: str) -> 
         versions = _lock_model_versions(registered_model.pk)
         current = next((v for v in versions.values() if v.stage == Stage.PRODUCTION), None)
         if current is None:
-            raise _refuse("registered_model", "No version of this model is in production.", status=409)
+            raise field_error("registered_model", "No version of this model is in production.", status=409)
         restored = _previous_production(versions, current)
         if restored is None:
-            raise _refuse("registered_model", "No earlier production version to go back to.", status=409)
+            raise field_error("registered_model", "No earlier production version to go back to.", status=409)
         trained_by = Run.objects.filter(pk=restored.run_id).values_list("experiment__created_by_id", flat=True).first()
         if trained_by == actor.pk:
             message = f"You trained version {restored.number}: another reviewer must restore it."
-            raise _refuse("reviewer", message, status=403)
+            raise field_error("reviewer", message, status=403)
         check = _check_version_artifact(restored)
         if not check.verified:
-            raise _refuse(
+            raise field_error(
                 "registered_model", f"Version {restored.number} cannot be restored: {check.detail}", status=409
             )
         archived = _move(current, Stage.ARCHIVED, actor, reason=reason, rollback=True)

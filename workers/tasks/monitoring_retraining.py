@@ -160,7 +160,7 @@ def compare_challenger_task(self, run_id: str) -> str:
     """Compare a retraining's new version with the champion and open its promotion request; returns requested,
     failed, retrying or skipped."""
     from apps.monitoring.choices import RetrainingStatus
-    from apps.monitoring.retraining_selectors import retraining_run_for_worker
+    from apps.monitoring.selectors import retraining_run_for_worker
     from apps.monitoring.services.retraining import retraining_comparison_fail, retraining_comparison_record
     from workers.ml.training.artifacts import ArtifactTampered
 
@@ -191,7 +191,7 @@ def compare_challenger_task(self, run_id: str) -> str:
 def advance_retrainings_task() -> dict:
     """Advance every training retraining whose experiment finished (beat runs this every minute). One retraining that
     cannot be advanced is logged and the others go on."""
-    from apps.monitoring.retraining_selectors import retraining_runs_to_advance
+    from apps.monitoring.selectors import retraining_runs_to_advance
     from apps.monitoring.services.retraining import retraining_advance
 
     outcome = {"advanced": 0, "errors": 0}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +25,7 @@ from django.utils.text import slugify
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import field_error
 from apps.deployments.choices import (
     DeploymentStatus,
     Environment,
@@ -48,10 +49,6 @@ NAME_CHARS = 63
 MAX_SPLIT_PERCENT = 50  # an A/B challenger or a canary's first step: never more than half the traffic at once
 
 
-def _refuse(field: str, message: str, *, status: int = 400) -> ApplicationError:
-    return ApplicationError(message, errors={field: [message]}, status=status)
-
-
 def dispatch_reconcile(deployment_id) -> None:
     """Ask a worker to apply the deployment's desired state, once this transaction commits."""
     deployment_id = str(deployment_id)
@@ -68,14 +65,14 @@ def approved_for_production(version: ModelVersion) -> bool:
 
 def _require_servable(version: ModelVersion, environment: str, *, field: str = "version", shadow: bool = False):
     if version.status != VersionStatus.READY:
-        raise _refuse(field, f"{version} is not ready ({version.get_status_display().lower()}).", status=409)
+        raise field_error(field, f"{version} is not ready ({version.get_status_display().lower()}).", status=409)
     if shadow and version.stage in (Stage.STAGING, Stage.PRODUCTION):
         return
     if environment == Environment.STAGING and version.stage == Stage.STAGING:
         return
     if not approved_for_production(version):
         where = "a staging or production" if shadow or environment == Environment.STAGING else "a production"
-        raise _refuse(
+        raise field_error(
             field,
             f"{version} is in {version.get_stage_display().lower()}: only {where} version may serve here "
             "(a reviewer approves versions for production in the registry).",
@@ -85,29 +82,29 @@ def _require_servable(version: ModelVersion, environment: str, *, field: str = "
 
 def _require_model_of(deployment: Deployment, version: ModelVersion, field: str = "version") -> None:
     if version.registered_model_id != deployment.registered_model_id:
-        raise _refuse(field, f"{version} is not a version of {deployment.registered_model.name}.")
+        raise field_error(field, f"{version} is not a version of {deployment.registered_model.name}.")
 
 
 def _require_open_project(project) -> None:
     if project.status == ProjectStatus.RETIRED:
-        raise _refuse("project", "The project is retired: nothing new is deployed for it.", status=409)
+        raise field_error("project", "The project is retired: nothing new is deployed for it.", status=409)
 
 
 def _require_running(deployment: Deployment) -> None:
     if deployment.is_stopped:
-        raise _refuse("deployment", f"{deployment.name} is stopped: start it again first.", status=409)
+        raise field_error("deployment", f"{deployment.name} is stopped: start it again first.", status=409)
 
 
 def _require_no_rollout(deployment: Deployment) -> None:
     if deployment.rollout_state in (RolloutState.WARMING, RolloutState.CANARY):
-        raise _refuse(
+        raise field_error(
             "deployment",
             f"{deployment.name} is in a rollout ({deployment.get_rollout_state_display().lower()}): finish it or "
             "roll it back first.",
             status=409,
         )
     if deployment.strategy in (Strategy.AB, Strategy.SHADOW):
-        raise _refuse(
+        raise field_error(
             "deployment",
             f"{deployment.name} runs {deployment.get_strategy_display()}: end it (keeping one version) first.",
             status=409,
@@ -117,23 +114,25 @@ def _require_no_rollout(deployment: Deployment) -> None:
 def _clean_name(name: str) -> str:
     cleaned = slugify(str(name or "").strip())
     if not cleaned:
-        raise _refuse("name", "Give the endpoint a name: letters, digits and hyphens.")
+        raise field_error("name", "Give the endpoint a name: letters, digits and hyphens.")
     if len(cleaned) > NAME_CHARS or not ENDPOINT_ID.fullmatch(cleaned):
-        raise _refuse("name", f"Use at most {NAME_CHARS} letters, digits and hyphens, starting with a letter or digit.")
+        raise field_error(
+            "name", f"Use at most {NAME_CHARS} letters, digits and hyphens, starting with a letter or digit."
+        )
     if Deployment.objects.filter(name=cleaned).exists():
-        raise _refuse("name", f"An endpoint named {cleaned!r} already exists.", status=409)
+        raise field_error("name", f"An endpoint named {cleaned!r} already exists.", status=409)
     return cleaned
 
 
 def _clean_replicas(replicas) -> int:
     if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= MAX_REPLICAS:
-        raise _refuse("replicas", f"Choose 1 to {MAX_REPLICAS} replicas.")
+        raise field_error("replicas", f"Choose 1 to {MAX_REPLICAS} replicas.")
     return replicas
 
 
 def _clean_percent(field: str, value, *, low: int = 1, high: int = MAX_SPLIT_PERCENT) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise _refuse(field, f"A whole percentage from {low} to {high} is required.")
+        raise field_error(field, f"A whole percentage from {low} to {high} is required.")
     return value
 
 
@@ -228,9 +227,8 @@ def _record_change(
 
 
 def _notify_change(deployment: Deployment, change: TrafficChange, actor) -> None:
-    automatic = actor is None
-    event = Event.DEPLOYMENT_ROLLED_BACK if change.kind == TrafficChangeKind.CANARY_ROLLBACK and automatic else None
-    event = event or Event.DEPLOYMENT_TRAFFIC_CHANGED
+    automatic_rollback = actor is None and change.kind == TrafficChangeKind.CANARY_ROLLBACK
+    event = Event.DEPLOYMENT_ROLLED_BACK if automatic_rollback else Event.DEPLOYMENT_TRAFFIC_CHANGED
     recipients = [deployment.created_by] if deployment.created_by_id != getattr(actor, "pk", None) else []
     notify(
         event=event,
@@ -266,7 +264,7 @@ def deployment_create(
     require(actor, Action.DEPLOYMENT_MANAGE, project)
     _require_open_project(project)
     if environment not in Environment.values:
-        raise _refuse("environment", f"One of {', '.join(Environment.values)}.")
+        raise field_error("environment", f"One of {', '.join(Environment.values)}.")
     _require_servable(version, environment)
     default_name = version.registered_model.name + ("" if environment == Environment.PRODUCTION else "-staging")
     name = _clean_name(name or default_name)
@@ -281,7 +279,7 @@ def deployment_create(
                 environment=environment,
                 replicas=replicas,
                 created_by=actor,
-                runner=_default_runner(),
+                runner=settings.SERVING_RUNNER,
             )
             before, after = _set_routes(deployment, [RoutePlan(version, 100)])
             _record_change(
@@ -289,14 +287,8 @@ def deployment_create(
             )
             monitor_create(deployment=deployment, actor=actor)
     except IntegrityError:
-        raise _refuse("name", f"An endpoint named {name!r} already exists.", status=409) from None
+        raise field_error("name", f"An endpoint named {name!r} already exists.", status=409) from None
     return deployment
-
-
-def _default_runner() -> str:
-    from django.conf import settings
-
-    return settings.SERVING_RUNNER
 
 
 # --- Changing the version -------------------------------------------------------------------------------------------
@@ -311,7 +303,7 @@ def deployment_rollout(
     rolls it back when it breaches the limits)."""
     require(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
     if strategy not in ROLLOUT_STRATEGIES:
-        raise _refuse("strategy", f"One of {', '.join(ROLLOUT_STRATEGIES)}.")
+        raise field_error("strategy", f"One of {', '.join(ROLLOUT_STRATEGIES)}.")
     with transaction.atomic():
         deployment = _lock(deployment)
         _require_running(deployment)
@@ -320,7 +312,7 @@ def deployment_rollout(
         _require_servable(version, deployment.environment)
         current = _live_version(deployment)
         if current.pk == version.pk:
-            raise _refuse("version", f"{deployment.name} already serves {version}.", status=409)
+            raise field_error("version", f"{deployment.name} already serves {version}.", status=409)
         if strategy == Strategy.DIRECT:
             plans, kind, state = [RoutePlan(version, 100)], TrafficChangeKind.REPLACE, RolloutState.COMPLETED
             deployment.strategy = Strategy.DIRECT
@@ -363,13 +355,13 @@ def canary_configure(
     require(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
     step_percent = _clean_percent("step_percent", step_percent)
     if not isinstance(step_seconds, int) or isinstance(step_seconds, bool) or not 10 <= step_seconds <= 86_400:
-        raise _refuse("step_seconds", "From 10 seconds to a day.")
+        raise field_error("step_seconds", "From 10 seconds to a day.")
     if not isinstance(max_error_rate, int | float) or not 0 <= max_error_rate < 1:
-        raise _refuse("max_error_rate", "A share from 0 to below 1, e.g. 0.02 for 2%.")
+        raise field_error("max_error_rate", "A share from 0 to below 1, e.g. 0.02 for 2%.")
     if max_p99_ms is not None and (not isinstance(max_p99_ms, int | float) or max_p99_ms <= 0):
-        raise _refuse("max_p99_ms", "A positive number of milliseconds, or empty for the project's latency budget.")
+        raise field_error("max_p99_ms", "A positive number of milliseconds, or empty for the project's latency budget.")
     if not isinstance(min_requests, int) or isinstance(min_requests, bool) or not 1 <= min_requests <= 1_000_000:
-        raise _refuse("min_requests", "From 1 to 1,000,000 requests.")
+        raise field_error("min_requests", "From 1 to 1,000,000 requests.")
     with transaction.atomic():
         deployment = _lock(deployment)
         before = _canary_policy(deployment)
@@ -414,10 +406,10 @@ def blue_green_switch(*, deployment: Deployment, actor, ready_versions: set[int]
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.rollout_state != RolloutState.WARMING:
-            raise _refuse("deployment", f"{deployment.name} has no blue-green waiting to switch.", status=409)
+            raise field_error("deployment", f"{deployment.name} has no blue-green waiting to switch.", status=409)
         new = _candidate_route(deployment)
         if new.version.number not in ready_versions:
-            raise _refuse(
+            raise field_error(
                 "deployment",
                 f"Version {new.version.number} is not ready on every replica yet: traffic stays where it is.",
                 status=409,
@@ -443,11 +435,11 @@ def blue_green_switch_back(*, deployment: Deployment, actor, reason: str) -> Dep
     require(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
     reason = str(reason or "").strip()
     if not reason:
-        raise _refuse("reason", "Say why you switch back.")
+        raise field_error("reason", "Say why you switch back.")
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.strategy != Strategy.BLUE_GREEN or deployment.rollout_state != RolloutState.SWITCHED:
-            raise _refuse("deployment", f"{deployment.name} has no blue-green switch to undo.", status=409)
+            raise field_error("deployment", f"{deployment.name} has no blue-green switch to undo.", status=409)
         routes = _current_routes(deployment)
         active = next(route for route in routes if route.weight == 100)
         previous = next(route for route in routes if route.pk != active.pk)
@@ -471,7 +463,7 @@ def rollout_finish(*, deployment: Deployment, actor) -> Deployment:
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.strategy != Strategy.BLUE_GREEN or deployment.rollout_state == RolloutState.WARMING:
-            raise _refuse("deployment", f"{deployment.name} has no finished blue-green to clean up.", status=409)
+            raise field_error("deployment", f"{deployment.name} has no finished blue-green to clean up.", status=409)
         active = _route_of(deployment)
         deployment.strategy = Strategy.DIRECT
         deployment.rollout_state = RolloutState.COMPLETED
@@ -495,7 +487,7 @@ def canary_advance(*, deployment: Deployment, actor=None, reason: str = "") -> D
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.rollout_state != RolloutState.CANARY:
-            raise _refuse("deployment", f"{deployment.name} has no canary in progress.", status=409)
+            raise field_error("deployment", f"{deployment.name} has no canary in progress.", status=409)
         new = _candidate_route(deployment)
         old = next(route for route in _current_routes(deployment) if route.pk != new.pk)
         share = min(100, new.weight + deployment.canary_step_percent)
@@ -523,11 +515,11 @@ def rollout_rollback(*, deployment: Deployment, actor=None, reason: str) -> Depl
         require(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
     reason = str(reason or "").strip()
     if not reason:
-        raise _refuse("reason", "Say why you roll the rollout back.")
+        raise field_error("reason", "Say why you roll the rollout back.")
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.rollout_state not in (RolloutState.CANARY, RolloutState.WARMING):
-            raise _refuse("deployment", f"{deployment.name} has no canary or blue-green in progress.", status=409)
+            raise field_error("deployment", f"{deployment.name} has no canary or blue-green in progress.", status=409)
         kind = (
             TrafficChangeKind.CANARY_ROLLBACK
             if deployment.rollout_state == RolloutState.CANARY
@@ -560,7 +552,7 @@ def ab_test_start(
     share_percent = _clean_percent("share_percent", share_percent)
     sticky_key = str(sticky_key or "").strip()
     if not sticky_key or len(sticky_key) > 100:
-        raise _refuse("sticky_key", "Name the header or input column that identifies a client (e.g. customer_id).")
+        raise field_error("sticky_key", "Name the header or input column that identifies a client (e.g. customer_id).")
     with transaction.atomic():
         deployment = _lock(deployment)
         _require_running(deployment)
@@ -569,7 +561,7 @@ def ab_test_start(
         _require_servable(version, deployment.environment)
         current = _live_version(deployment)
         if current.pk == version.pk:
-            raise _refuse("version", f"{version} is already variant A: choose another version for B.", status=409)
+            raise field_error("version", f"{version} is already variant A: choose another version for B.", status=409)
         deployment.strategy = Strategy.AB
         deployment.sticky_key = sticky_key
         deployment.rollout_state = RolloutState.NONE
@@ -599,7 +591,7 @@ def shadow_start(*, deployment: Deployment, version: ModelVersion, actor, reason
         _require_servable(version, deployment.environment, shadow=True)
         current = _live_version(deployment)
         if current.pk == version.pk:
-            raise _refuse("version", f"{version} is the live version: choose another to shadow it.", status=409)
+            raise field_error("version", f"{version} is the live version: choose another to shadow it.", status=409)
         deployment.strategy = Strategy.SHADOW
         deployment.rollout_state = RolloutState.NONE
         before, after = _set_routes(deployment, [RoutePlan(current, 100), RoutePlan(version, 0, RouteRole.SHADOW)])
@@ -622,10 +614,10 @@ def experiment_end(*, deployment: Deployment, actor, keep: ModelVersion, reason:
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.strategy not in (Strategy.AB, Strategy.SHADOW):
-            raise _refuse("deployment", f"{deployment.name} runs no A/B test or shadow.", status=409)
+            raise field_error("deployment", f"{deployment.name} runs no A/B test or shadow.", status=409)
         in_use = {route.version_id for route in _current_routes(deployment)}
         if keep.pk not in in_use:
-            raise _refuse("keep", f"{keep} is not part of this {deployment.get_strategy_display()}.")
+            raise field_error("keep", f"{keep} is not part of this {deployment.get_strategy_display()}.")
         _require_servable(keep, deployment.environment, field="keep")
         deployment.strategy = Strategy.DIRECT
         deployment.sticky_key = ""
@@ -671,11 +663,11 @@ def deployment_stop(*, deployment: Deployment, actor, reason: str) -> Deployment
     require(actor, Action.DEPLOYMENT_MANAGE, deployment.project)
     reason = str(reason or "").strip()
     if not reason:
-        raise _refuse("reason", "Say why the endpoint stops: its clients will get no answers.")
+        raise field_error("reason", "Say why the endpoint stops: its clients will get no answers.")
     with transaction.atomic():
         deployment = _lock(deployment)
         if deployment.is_stopped:
-            raise _refuse("deployment", f"{deployment.name} is already stopped.", status=409)
+            raise field_error("deployment", f"{deployment.name} is already stopped.", status=409)
         deployment.stopped_at = timezone.now()
         deployment.status = DeploymentStatus.STOPPED
         routes = route_snapshot(_current_routes(deployment))
@@ -697,7 +689,7 @@ def deployment_start(*, deployment: Deployment, actor) -> Deployment:
     with transaction.atomic():
         deployment = _lock(deployment)
         if not deployment.is_stopped:
-            raise _refuse("deployment", f"{deployment.name} is running.", status=409)
+            raise field_error("deployment", f"{deployment.name} is running.", status=409)
         _require_open_project(deployment.project)
         for route in _current_routes(deployment):
             if route.role == RouteRole.LIVE and route.weight:
@@ -730,7 +722,7 @@ def deployment_feature_view_set(*, deployment: Deployment, actor, view) -> Deplo
         _require_running(deployment)
         routes = _current_routes(deployment)
         if view is not None and not fetched_columns(view, [route.version for route in routes]):
-            raise _refuse(
+            raise field_error(
                 "feature_view",
                 f"None of {view.name}'s features is an input of the versions this endpoint serves.",
             )

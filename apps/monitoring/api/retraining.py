@@ -16,7 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.monitoring.models import RetrainingPolicy, RetrainingRun
-from apps.monitoring.retraining_selectors import retraining_policy_of, retraining_run_get, retraining_run_list
+from apps.monitoring.selectors import retraining_policy_of, retraining_run_get, retraining_run_list
 from apps.monitoring.services.retraining import MAX_SCHEDULE_DAYS, retraining_policy_set, retraining_start_by_hand
 from apps.projects.api.base import ProjectScopedViewSet
 from apps.registry.models import RegisteredModel

@@ -12,7 +12,6 @@ POST      /monitoring/alerts/<uuid>/resolve/      {note}
 GET       /monitoring/overview/                   every visible deployment's health
 """
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -22,7 +21,6 @@ from apps.core.api import StandardPagination
 from apps.core.exceptions import ApplicationError
 from apps.monitoring import selectors
 from apps.monitoring.api import serializers as io
-from apps.monitoring.models import AlertRule
 from apps.monitoring.services import checks as check_services
 from apps.monitoring.services import monitors as monitor_services
 
@@ -95,13 +93,7 @@ class RuleDetailView(APIView):
         responses={200: io.AlertRuleSerializer, **_ERRORS},
     )
     def patch(self, request, pk):
-        rule = (
-            AlertRule.objects.filter(pk=pk, monitor__in=selectors._visible_monitors(actor=request.user))
-            .select_related("monitor__deployment__project")
-            .first()
-        )
-        if rule is None:
-            raise Http404("No such rule.")
+        rule = selectors.alert_rule_get(actor=request.user, pk=pk)
         rule = monitor_services.alert_rule_update(
             rule=rule, actor=request.user, data=_parsed(io.RuleUpdateInputSerializer, request.data)
         )

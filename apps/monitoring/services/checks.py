@@ -16,7 +16,7 @@ from apps.accounts.choices import Role
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import field_error
 from apps.deployments.selectors.deployments import live_figures
 from apps.monitoring.choices import AlertStatus, Figure, JobStatus, Operator
 from apps.monitoring.models import Alert, AlertRule, MonitorCheck, ReferenceProfile
@@ -25,10 +25,6 @@ from apps.notifications.services import notify
 
 DRIFT_FIGURES = (Figure.DRIFT_SHARE, Figure.PREDICTION_DRIFT)
 PERFORMANCE_FIGURES = (Figure.METRIC, Figure.REALISED_VALUE)
-
-
-def _refuse(field: str, message: str, *, status: int = 400) -> ApplicationError:
-    return ApplicationError(message, errors={field: [message]}, status=status)
 
 
 # --- Reference data -------------------------------------------------------------------------------------------------
@@ -247,7 +243,9 @@ def alert_acknowledge(*, alert: Alert, actor, note: str = "") -> Alert:
     with transaction.atomic():
         alert = _lock_alert(alert)
         if alert.status != AlertStatus.OPEN:
-            raise _refuse("status", f"The alert is {alert.get_status_display().lower()}: only an open one.", status=409)
+            raise field_error(
+                "status", f"The alert is {alert.get_status_display().lower()}: only an open one.", status=409
+            )
         alert.status = AlertStatus.ACKNOWLEDGED
         alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
         alert.note = str(note or "").strip()
@@ -268,11 +266,11 @@ def alert_resolve(*, alert: Alert, actor, note: str) -> Alert:
     require(actor, Action.ALERT_HANDLE, alert.monitor.deployment.project)
     note = str(note or "").strip()
     if not note:
-        raise _refuse("note", "Say what was done about it.")
+        raise field_error("note", "Say what was done about it.")
     with transaction.atomic():
         alert = _lock_alert(alert)
         if alert.status == AlertStatus.RESOLVED:
-            raise _refuse("status", "The alert is already resolved.", status=409)
+            raise field_error("status", "The alert is already resolved.", status=409)
         before = alert.status
         alert.status = AlertStatus.RESOLVED
         alert.resolved_by, alert.resolved_at = actor, timezone.now()

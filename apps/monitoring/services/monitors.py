@@ -11,7 +11,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import field_error
 from apps.monitoring.choices import Figure, JobStatus, Operator, Severity, WindowKind
 from apps.monitoring.models import AlertRule, Monitor, MonitorCheck
 from apps.projects import roi
@@ -23,10 +23,6 @@ DEFAULT_ERROR_RATE = 0.05
 MAX_WINDOW_HOURS = 24 * 90
 MAX_WINDOW_PREDICTIONS = 10_000_000
 MAX_ROWS = 1_000_000
-
-
-def _refuse(field: str, message: str, *, status: int = 400) -> ApplicationError:
-    return ApplicationError(message, errors={field: [message]}, status=status)
 
 
 def _project(monitor: Monitor):
@@ -117,7 +113,7 @@ def monitor_snapshot(monitor: Monitor) -> dict[str, Any]:
 
 def _positive(field: str, value, *, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
-        raise _refuse(field, f"A whole number from 1 to {high:,} is required.")
+        raise field_error(field, f"A whole number from 1 to {high:,} is required.")
     return value
 
 
@@ -125,7 +121,7 @@ def _clean(monitor: Monitor, data: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     if "window_kind" in data:
         if data["window_kind"] not in WindowKind.values:
-            raise _refuse("window_kind", f"One of {', '.join(WindowKind.values)}.")
+            raise field_error("window_kind", f"One of {', '.join(WindowKind.values)}.")
         cleaned["window_kind"] = data["window_kind"]
     limits = {
         "window_hours": MAX_WINDOW_HOURS,
@@ -140,7 +136,7 @@ def _clean(monitor: Monitor, data: dict[str, Any]) -> dict[str, Any]:
     if "drift_column_threshold" in data:
         value = data["drift_column_threshold"]
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < 1):
-            raise _refuse("drift_column_threshold", "A number between 0 and 1, or empty for Evidently's defaults.")
+            raise field_error("drift_column_threshold", "A number between 0 and 1, or empty for Evidently's defaults.")
         cleaned["drift_column_threshold"] = value
     if "enabled" in data:
         cleaned["enabled"] = bool(data["enabled"])
@@ -150,7 +146,7 @@ def _clean(monitor: Monitor, data: dict[str, Any]) -> dict[str, Any]:
             not isinstance(version, ModelVersion)
             or version.registered_model_id != monitor.deployment.registered_model_id
         ):
-            raise _refuse("reference_version", "Choose a version of the deployed model, or none for the live one.")
+            raise field_error("reference_version", "Choose a version of the deployed model, or none for the live one.")
         cleaned["reference_version"] = version
     return cleaned
 
@@ -208,20 +204,20 @@ def _sync_schedule(monitor: Monitor) -> None:
 def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
     figure = data.get("figure")
     if figure not in Figure.values:
-        raise _refuse("figure", f"One of {', '.join(Figure.values)}.")
+        raise field_error("figure", f"One of {', '.join(Figure.values)}.")
     metric = str(data.get("metric") or "").strip()
     if figure == Figure.METRIC and not metric:
-        raise _refuse("metric", "Name the metric (e.g. f1, roc_auc, mae).")
+        raise field_error("metric", "Name the metric (e.g. f1, roc_auc, mae).")
     if figure != Figure.METRIC:
         metric = ""
     if data.get("operator") not in Operator.values:
-        raise _refuse("operator", "above or below.")
+        raise field_error("operator", "above or below.")
     threshold = data.get("threshold")
     if not isinstance(threshold, int | float) or isinstance(threshold, bool):
-        raise _refuse("threshold", "A number is required.")
+        raise field_error("threshold", "A number is required.")
     severity = data.get("severity", Severity.WARNING)
     if severity not in Severity.values:
-        raise _refuse("severity", f"One of {', '.join(Severity.values)}.")
+        raise field_error("severity", f"One of {', '.join(Severity.values)}.")
     return {
         "figure": figure,
         "metric": metric,

@@ -34,7 +34,7 @@ from apps.accounts.choices import Role
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
-from apps.core.exceptions import ApplicationError
+from apps.core.exceptions import ApplicationError, field_error
 from apps.datasets.choices import ValidationStatus
 from apps.datasets.models import DatasetVersion
 from apps.experiments.choices import ExperimentStatus, RunStatus
@@ -71,10 +71,6 @@ PERFORMANCE_FIGURES = frozenset({Figure.METRIC, Figure.REALISED_VALUE})
 RETRAINING_TAG = "retraining"
 
 
-def _refuse(field: str, message: str, *, status: int = 400) -> ApplicationError:
-    return ApplicationError(message, errors={field: [message]}, status=status)
-
-
 def _project_of(policy: RetrainingPolicy) -> Project:
     return Project.objects.get(registered_models__pk=policy.registered_model_id)
 
@@ -84,9 +80,9 @@ def _clean_schedule_days(schedule_days) -> int | None:
     if schedule_days in (None, ""):
         return None
     if isinstance(schedule_days, bool) or not isinstance(schedule_days, int):
-        raise _refuse("schedule_days", "Enter a whole number of days, or leave it empty for no schedule.")
+        raise field_error("schedule_days", "Enter a whole number of days, or leave it empty for no schedule.")
     if not 1 <= schedule_days <= MAX_SCHEDULE_DAYS:
-        raise _refuse("schedule_days", f"Retrain every 1 to {MAX_SCHEDULE_DAYS} days, or leave it empty.")
+        raise field_error("schedule_days", f"Retrain every 1 to {MAX_SCHEDULE_DAYS} days, or leave it empty.")
     return schedule_days
 
 
@@ -184,7 +180,7 @@ def _champion(registered_model: RegisteredModel) -> ModelVersion:
         .first()
     )
     if champion is None:
-        raise _refuse(
+        raise field_error(
             "registered_model",
             f"“{registered_model.name}” has no version in production: a retraining starts from the production "
             "version's spec and data. Promote a version first.",
@@ -204,7 +200,7 @@ def _newest_usable_version(champion: ModelVersion) -> DatasetVersion:
         .first()
     )
     if version is None:
-        raise _refuse("dataset_version", f"No version of {dataset.name} is usable for training.", status=409)
+        raise field_error("dataset_version", f"No version of {dataset.name} is usable for training.", status=409)
     return version
 
 
@@ -228,7 +224,7 @@ def _launch_as_owner(policy, champion: ModelVersion, dataset_version: DatasetVer
             f"The policy's owner ({policy.owner.get_username()}) may no longer launch experiments in this project: "
             "a data scientist must save the policy to take it over."
         )
-        raise _refuse("owner", message, status=409) from error
+        raise field_error("owner", message, status=409) from error
     except ApplicationError as error:
         message = (
             f"The production version's spec cannot be trained on {dataset_version}: {error.message}"
@@ -264,7 +260,7 @@ def retraining_start(*, policy: RetrainingPolicy, trigger: str, alert=None, acto
     champion's spec does not fit the newest data.
     """
     if trigger not in RetrainingTrigger.values:
-        raise _refuse("trigger", f"Choose one of: {', '.join(RetrainingTrigger.values)}.")
+        raise field_error("trigger", f"Choose one of: {', '.join(RetrainingTrigger.values)}.")
     policy = RetrainingPolicy.objects.select_related("registered_model__project", "owner").get(pk=policy.pk)
     project = policy.registered_model.project
     if actor is not None or trigger == RetrainingTrigger.MANUAL:  # by hand: always a person allowed to
@@ -275,7 +271,7 @@ def retraining_start(*, policy: RetrainingPolicy, trigger: str, alert=None, acto
         if running is not None:
             return _join(running, project, actor=actor, trigger=trigger, alert=alert)
         if not locked.enabled and trigger != RetrainingTrigger.MANUAL:
-            raise _refuse(
+            raise field_error(
                 "enabled", "The retraining policy is disabled: only a retraining by hand can start.", status=409
             )
         champion = _champion(policy.registered_model)
@@ -314,7 +310,7 @@ def retraining_start_by_hand(*, registered_model: RegisteredModel, actor) -> Ret
     require(actor, Action.RETRAINING_MANAGE, Project.objects.get(pk=registered_model.project_id))
     policy = RetrainingPolicy.objects.filter(registered_model_id=registered_model.pk).first()
     if policy is None:
-        raise _refuse(
+        raise field_error(
             "policy", "Set the model's retraining policy first: its owner launches the retraining.", status=409
         )
     return retraining_start(policy=policy, trigger=RetrainingTrigger.MANUAL, actor=actor)

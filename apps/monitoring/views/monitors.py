@@ -6,7 +6,6 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
@@ -287,8 +286,6 @@ class AlertActionView(LoginRequiredMixin, View):
             raise Http404("No such action.")
         try:
             service(alert=alert, actor=request.user, note=form.cleaned_data.get("note", ""))
-        except PermissionDenied:
-            raise
         except ApplicationError as error:
             form.apply_errors(error.errors, message=error.message)
             return AlertDetailView().get(request, pk, form=form, status=_error_status(error))

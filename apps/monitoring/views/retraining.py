@@ -1,5 +1,5 @@
 """Retraining pages: a registered model's policy (form) with its retraining runs, and one run with the comparison of
-its new version and the production version. Reads go through apps/monitoring/retraining_selectors.py and the registry
+its new version and the production version. Reads go through apps/monitoring/selectors.py and the registry
 selectors (a model the user may not see is a 404); writes through apps/monitoring/services/retraining.py."""
 
 from django.contrib import messages
@@ -10,8 +10,8 @@ from django.views import View
 from apps.accounts.permissions import Action, can
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
-from apps.monitoring.retraining_forms import RetrainingPolicyForm
-from apps.monitoring.retraining_selectors import retraining_policy_of, retraining_run_get, retraining_run_list
+from apps.monitoring.forms import RetrainingPolicyForm
+from apps.monitoring.selectors import retraining_policy_of, retraining_run_get, retraining_run_list
 from apps.monitoring.services.retraining import retraining_policy_set, retraining_start_by_hand
 from apps.registry.selectors import registered_model_get
 

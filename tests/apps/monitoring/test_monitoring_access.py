@@ -149,3 +149,23 @@ def test_checks_pause_while_the_deployment_is_stopped(deployed, deployer):
     assert not PeriodicTask.objects.get(pk=deployed.monitor.periodic_task_id).enabled
     deployment_services.deployment_start(deployment=deployed, actor=deployer)
     assert PeriodicTask.objects.get(pk=deployed.monitor.periodic_task_id).enabled
+
+
+def test_the_overview_costs_the_same_queries_however_many_checks_are_kept(deployed, admin_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.monitoring.selectors import overview
+
+    def checks(count: int):
+        for share in range(count):
+            MonitorCheck.objects.create(monitor=deployed.monitor, status=JobStatus.SUCCEEDED, figures={"drift": share})
+
+    checks(1)
+    with CaptureQueriesContext(connection) as few:
+        overview(actor=admin_user)
+    checks(5)
+    with CaptureQueriesContext(connection) as many:
+        [row] = overview(actor=admin_user)
+    assert len(many) == len(few)
+    assert row.last_check == MonitorCheck.objects.order_by("-created_at").first()
